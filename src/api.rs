@@ -1,0 +1,892 @@
+//! The producer/admin HTTP API (served on the Unix socket and on TCP): routing, validation,
+//! and turning store and scheduler answers into the JSON of the contract.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::duration;
+use crate::error::ApiError;
+use crate::ids::{IdGen, looks_like_event_id};
+use crate::model::{
+    AttemptRecord, DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT, DeadLetter, EndpointConfig,
+    EndpointRecord, ErrorInfo,
+};
+use crate::record::EventMeta;
+use crate::scheduler::{RuntimeView, SchedulerHandle};
+use crate::store::{DbHandle, EnqueueReq, Op, StoreError, Writer};
+use crate::timefmt::{now_ms, rfc3339};
+
+/// Longest accepted `Content-Type`, `X-Event-Type` or `Idempotency-Key`.
+pub const HEADER_VALUE_MAX: usize = 256;
+/// Bounds on endpoint settings.
+pub const TIMEOUT_MAX: Duration = Duration::from_secs(600);
+pub const RETRY_ENTRIES_MAX: usize = 32;
+pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(24 * 3600);
+pub const MAX_IN_FLIGHT_MAX: u32 = 1000;
+pub const SECRET_MAX: usize = 1024;
+
+/// Shared state of the API handlers.
+pub struct AppState {
+    pub db: DbHandle,
+    pub writer: Writer,
+    pub sched: SchedulerHandle,
+    pub ids: IdGen,
+    pub max_body_bytes: usize,
+    pub allow_http: bool,
+    /// Set at shutdown: intake answers 503 SHUTTING_DOWN.
+    pub stopping: AtomicBool,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+type Resp = Response<Full<Bytes>>;
+
+/// Entry point for every request.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = match route(&state, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), "api");
+    Ok(resp)
+}
+
+fn error_response(e: &ApiError) -> Resp {
+    json_response(e.status, e.body())
+}
+
+fn json_response(status: StatusCode, body: String) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn json_ok(status: StatusCode, v: Value) -> Result<Resp, ApiError> {
+    Ok(json_response(status, v.to_string()))
+}
+
+fn text(status: StatusCode, body: &'static str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r
+}
+
+fn no_content() -> Result<Resp, ApiError> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    Ok(r)
+}
+
+fn method_not_allowed(allowed: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("this route accepts {allowed}"),
+    )
+}
+
+async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let path = req.uri().path().to_string();
+    let query = parse_query(req.uri().query().unwrap_or(""));
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let m = req.method().clone();
+    match segs.as_slice() {
+        ["livez"] => Ok(text(StatusCode::OK, "ok\n")),
+        ["readyz"] => Ok(if state.stopping.load(Ordering::Relaxed) {
+            text(StatusCode::SERVICE_UNAVAILABLE, "stopping\n")
+        } else {
+            text(StatusCode::OK, "ready\n")
+        }),
+        ["metrics"] => {
+            let body = state
+                .metrics
+                .as_ref()
+                .map(|h| h.render())
+                .unwrap_or_default();
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            Ok(r)
+        }
+        ["v1", "endpoints"] => match m {
+            Method::GET => list_endpoints(state).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["v1", "endpoints", id] => {
+            let id = *id;
+            match m {
+                Method::PUT => put_endpoint(state, id, req).await,
+                Method::GET => get_endpoint(state, id).await,
+                Method::DELETE => {
+                    let force = query.get("force").is_some_and(|v| v == "true" || v == "1");
+                    delete_endpoint(state, id, force).await
+                }
+                _ => Err(method_not_allowed("PUT, GET, DELETE")),
+            }
+        }
+        ["v1", "endpoints", id, action @ ("pause" | "resume")] => match m {
+            Method::POST => set_paused(state, id, *action == "pause").await,
+            _ => Err(method_not_allowed("POST")),
+        },
+        ["v1", "endpoints", id, "events"] => match m {
+            Method::POST => enqueue(state, id, req).await,
+            _ => Err(method_not_allowed("POST")),
+        },
+        ["v1", "endpoints", id, "attempts"] => match m {
+            Method::GET => {
+                let limit = match query.get("limit") {
+                    None => 20,
+                    Some(v) => v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=1000).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::bad_request(
+                                "INVALID_LIMIT",
+                                "limit must be a whole number from 1 to 1000",
+                            )
+                        })?,
+                };
+                attempts(state, id, limit).await
+            }
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["v1", "dead-letters"] => match m {
+            Method::GET => list_dead(state, query.get("endpoint").cloned()).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["v1", "dead-letters", id] => match m {
+            Method::GET => get_dead(state, id).await,
+            Method::DELETE => purge_dead(state, id).await,
+            _ => Err(method_not_allowed("GET, DELETE")),
+        },
+        ["v1", "dead-letters", id, "replay"] => match m {
+            Method::POST => replay_dead(state, id).await,
+            _ => Err(method_not_allowed("POST")),
+        },
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ROUTE_NOT_FOUND",
+            format!("no route {path}"),
+        )
+        .hint("see the API summary in the README")),
+    }
+}
+
+/// `a=1&b=2` into a map (no percent-decoding needed for our ids and numbers, but `%2E` etc.
+/// are decoded).
+fn parse_query(q: &str) -> HashMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hexval(b[i + 1]), hexval(b[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hexval(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Endpoint ids: 1-64 chars of `[A-Za-z0-9_.-]`.
+pub fn valid_endpoint_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if valid_endpoint_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "INVALID_ENDPOINT_ID",
+            "endpoint ids are 1-64 characters of A-Z a-z 0-9 _ . -",
+        ))
+    }
+}
+
+/// Runs a blocking store read off the async workers.
+async fn read<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&DbHandle) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let db = state.db.clone();
+    match tokio::task::spawn_blocking(move || f(&db)).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(_) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "a storage read failed unexpectedly",
+        )),
+    }
+}
+
+// ---------- endpoints ----------
+
+fn error_json(e: &Option<ErrorInfo>) -> Value {
+    match e {
+        None => Value::Null,
+        Some(e) => json!({
+            "code": e.code, "message": e.message, "status": e.status, "at": rfc3339(e.at_ms),
+        }),
+    }
+}
+
+/// The endpoint view: configuration (never secrets) plus runtime state.
+pub fn endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> Value {
+    let c = &rec.config;
+    let state = match rt {
+        Some(v) => v.state,
+        None if rec.paused => "paused",
+        None => "active",
+    };
+    json!({
+        "id": rec.id,
+        "url": c.url,
+        "secret_set": c.secret.is_some(),
+        "password_set": c.password.is_some(),
+        "timeout": duration::format(Duration::from_millis(c.timeout_ms)),
+        "retry_schedule": c.retry_schedule_ms.iter()
+            .map(|ms| duration::format(Duration::from_millis(*ms))).collect::<Vec<_>>(),
+        "max_in_flight": c.max_in_flight,
+        "state": state,
+        "backlog": rt.map(|v| v.backlog).unwrap_or(rec.pending),
+        "in_flight": rt.map(|v| v.in_flight).unwrap_or(0),
+        "last_error": error_json(&rt.and_then(|v| v.last_error.clone())),
+        "created_at": rfc3339(rec.created_ms),
+        "updated_at": rfc3339(rec.updated_ms),
+    })
+}
+
+async fn list_endpoints(state: &Arc<AppState>) -> Result<Resp, ApiError> {
+    let recs = read(state, |db| db.endpoints()).await?;
+    let views: HashMap<String, RuntimeView> = state
+        .sched
+        .inspect(None)
+        .await
+        .into_iter()
+        .map(|v| (v.id.clone(), v))
+        .collect();
+    let list: Vec<Value> = recs
+        .iter()
+        .map(|r| endpoint_view(r, views.get(&r.id)))
+        .collect();
+    json_ok(StatusCode::OK, json!({ "endpoints": list }))
+}
+
+async fn one_view(state: &Arc<AppState>, rec: &EndpointRecord) -> Value {
+    let rt = state.sched.inspect(Some(rec.id.clone())).await;
+    endpoint_view(rec, rt.first())
+}
+
+async fn get_endpoint(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
+    check_id(id).map_err(|_| ApiError::endpoint_not_found(id))?;
+    let owned = id.to_string();
+    let rec = read(state, move |db| db.endpoint(&owned))
+        .await?
+        .ok_or_else(|| ApiError::endpoint_not_found(id))?;
+    json_ok(StatusCode::OK, one_view(state, &rec).await)
+}
+
+/// `PUT /v1/endpoints/{id}` body. Omitted fields keep their current value on update (defaults on
+/// create); `"secret": null` / `"password": null` remove them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointBody {
+    url: String,
+    #[serde(default, deserialize_with = "explicit")]
+    secret: Option<Option<String>>,
+    #[serde(default, deserialize_with = "explicit")]
+    password: Option<Option<String>>,
+    timeout: Option<String>,
+    retry_schedule: Option<Vec<String>>,
+    max_in_flight: Option<u32>,
+}
+
+/// Distinguishes a missing field (`None`) from an explicit `null` (`Some(None)`).
+fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::<String>::deserialize(d)?))
+}
+
+/// serde's message without any quoted input (which might be a secret).
+fn redact_serde(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    let mut out = String::with_capacity(s.len());
+    let mut in_quote = false;
+    let mut after_string_kw = false;
+    for (i, c) in s.char_indices() {
+        if c == '"' {
+            if !in_quote && s[..i].ends_with("string ") {
+                after_string_kw = true;
+                out.push_str("\"…");
+            } else if in_quote && after_string_kw {
+                after_string_kw = false;
+            }
+            in_quote = !in_quote;
+            if !after_string_kw {
+                out.push(c);
+            }
+            continue;
+        }
+        if !(in_quote && after_string_kw) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Validates an endpoint body into a configuration, merging over `current`.
+pub fn endpoint_config(
+    body: &[u8],
+    current: Option<&EndpointConfig>,
+    allow_http: bool,
+) -> Result<EndpointConfig, ApiError> {
+    let b: EndpointBody = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("INVALID_JSON", format!("endpoint body: {}", redact_serde(&e)))
+            .hint(r#"send {"url": "https://…", "secret": "…", "timeout": "5s", "retry_schedule": ["5s","15s","60s"], "max_in_flight": 1}"#)
+    })?;
+    validate_url(&b.url, allow_http)?;
+    let secret = match b.secret {
+        None => current.and_then(|c| c.secret.clone()),
+        Some(v) => v,
+    };
+    if let Some(s) = &secret
+        && (s.is_empty() || s.len() > SECRET_MAX)
+    {
+        return Err(ApiError::unprocessable(
+            "INVALID_SECRET",
+            format!("secret must be 1-{SECRET_MAX} bytes"),
+        ));
+    }
+    let password = match b.password {
+        None => current.and_then(|c| c.password.clone()),
+        Some(v) => v,
+    };
+    if let Some(p) = &password
+        && (p.is_empty() || p.len() > SECRET_MAX || !p.bytes().all(|c| (0x20..0x7f).contains(&c)))
+    {
+        return Err(ApiError::unprocessable(
+            "INVALID_PASSWORD",
+            format!("password must be 1-{SECRET_MAX} printable ASCII characters"),
+        ));
+    }
+    let timeout_ms = match &b.timeout {
+        None => current.map_or(DEFAULT_TIMEOUT.as_millis() as u64, |c| c.timeout_ms),
+        Some(t) => {
+            let d = duration::parse(t)
+                .map_err(|e| ApiError::unprocessable("INVALID_TIMEOUT", format!("timeout: {e}")))?;
+            if d.is_zero() || d > TIMEOUT_MAX {
+                return Err(ApiError::unprocessable(
+                    "INVALID_TIMEOUT",
+                    format!(
+                        "timeout must be between 1ms and {}",
+                        duration::format(TIMEOUT_MAX)
+                    ),
+                ));
+            }
+            d.as_millis() as u64
+        }
+    };
+    let retry_schedule_ms = match &b.retry_schedule {
+        None => current.map_or_else(
+            || {
+                DEFAULT_RETRY_SCHEDULE
+                    .iter()
+                    .map(|d| d.as_millis() as u64)
+                    .collect()
+            },
+            |c| c.retry_schedule_ms.clone(),
+        ),
+        Some(list) => {
+            if list.len() > RETRY_ENTRIES_MAX {
+                return Err(ApiError::unprocessable(
+                    "INVALID_RETRY_SCHEDULE",
+                    format!("retry_schedule has at most {RETRY_ENTRIES_MAX} entries"),
+                ));
+            }
+            let mut out = Vec::with_capacity(list.len());
+            for s in list {
+                let d = duration::parse(s).map_err(|e| {
+                    ApiError::unprocessable(
+                        "INVALID_RETRY_SCHEDULE",
+                        format!("retry_schedule: {e}"),
+                    )
+                })?;
+                if d > RETRY_DELAY_MAX {
+                    return Err(ApiError::unprocessable(
+                        "INVALID_RETRY_SCHEDULE",
+                        "retry_schedule entries are at most 24h",
+                    ));
+                }
+                out.push(d.as_millis() as u64);
+            }
+            out
+        }
+    };
+    let max_in_flight = b
+        .max_in_flight
+        .or(current.map(|c| c.max_in_flight))
+        .unwrap_or(1);
+    if !(1..=MAX_IN_FLIGHT_MAX).contains(&max_in_flight) {
+        return Err(ApiError::unprocessable(
+            "INVALID_MAX_IN_FLIGHT",
+            format!("max_in_flight must be 1-{MAX_IN_FLIGHT_MAX} (1 keeps strict order)"),
+        ));
+    }
+    Ok(EndpointConfig {
+        url: b.url,
+        secret,
+        password,
+        timeout_ms,
+        retry_schedule_ms,
+        max_in_flight,
+    })
+}
+
+/// Checks an endpoint URL: absolute, https (http only with `--allow-http`), with a host and
+/// without credentials.
+pub fn validate_url(url: &str, allow_http: bool) -> Result<(), ApiError> {
+    let bad = |m: &str| {
+        ApiError::unprocessable("INVALID_URL", m.to_string())
+            .hint("give an absolute URL such as https://api.acme.io/happ/chat")
+    };
+    let uri: http::Uri = url.parse().map_err(|_| bad("url does not parse"))?;
+    let Some(auth) = uri.authority() else {
+        return Err(bad("url has no host"));
+    };
+    if auth.as_str().contains('@') {
+        return Err(bad(
+            "url must not carry credentials; use \"password\" instead",
+        ));
+    }
+    if auth.host().is_empty() {
+        return Err(bad("url has no host"));
+    }
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if allow_http => Ok(()),
+        Some("http") => Err(ApiError::unprocessable(
+            "HTTPS_REQUIRED",
+            "endpoint URLs must use https://",
+        )
+        .hint("install a TLS certificate (or put nginx/Caddy in front); start courier with --allow-http only for local development")),
+        _ => Err(bad("url scheme must be https")),
+    }
+}
+
+async fn read_body(req: Request<Incoming>, max: usize) -> Result<(HeaderMap, Bytes), ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body is larger than the limit of {max} bytes"),
+        )
+        .hint("send smaller events, or raise max_body_bytes")
+    };
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > max as u64
+    {
+        return Err(too_large());
+    }
+    let (parts, body) = req.into_parts();
+    match Limited::new(body, max).collect().await {
+        Ok(c) => Ok((parts.headers, c.to_bytes())),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(_) => Err(ApiError::bad_request(
+            "BODY_READ_FAILED",
+            "the request body could not be read",
+        )),
+    }
+}
+
+async fn put_endpoint(
+    state: &Arc<AppState>,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Resp, ApiError> {
+    check_id(id)?;
+    let (_, body) = read_body(req, 64 * 1024).await?;
+    let owned = id.to_string();
+    let current = read(state, move |db| db.endpoint(&owned)).await?;
+    let config = endpoint_config(&body, current.as_ref().map(|r| &r.config), state.allow_http)?;
+    let id = id.to_string();
+    let (rec, created) = state
+        .writer
+        .call(|reply| Op::PutEndpoint { id, config, reply })
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    json_ok(status, one_view(state, &rec).await)
+}
+
+async fn set_paused(state: &Arc<AppState>, id: &str, paused: bool) -> Result<Resp, ApiError> {
+    check_id(id).map_err(|_| ApiError::endpoint_not_found(id))?;
+    let id = id.to_string();
+    let rec = state
+        .writer
+        .call(|reply| Op::SetPaused { id, paused, reply })
+        .await?;
+    json_ok(StatusCode::OK, one_view(state, &rec).await)
+}
+
+async fn delete_endpoint(state: &Arc<AppState>, id: &str, force: bool) -> Result<Resp, ApiError> {
+    check_id(id).map_err(|_| ApiError::endpoint_not_found(id))?;
+    let id = id.to_string();
+    state
+        .writer
+        .call(|reply| Op::DeleteEndpoint { id, force, reply })
+        .await?;
+    no_content()
+}
+
+// ---------- events ----------
+
+fn header_str(h: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+    let Some(v) = h.get(name) else {
+        return Ok(None);
+    };
+    let s = v.to_str().map_err(|_| {
+        ApiError::bad_request("INVALID_HEADER", format!("{name} must be visible ASCII"))
+    })?;
+    if s.len() > HEADER_VALUE_MAX {
+        return Err(ApiError::bad_request(
+            "INVALID_HEADER",
+            format!("{name} is longer than {HEADER_VALUE_MAX} bytes"),
+        ));
+    }
+    Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty()))
+}
+
+async fn enqueue(
+    state: &Arc<AppState>,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Resp, ApiError> {
+    if state.stopping.load(Ordering::Relaxed) {
+        return Err(ApiError::shutting_down());
+    }
+    if !valid_endpoint_id(id) {
+        return Err(ApiError::endpoint_not_found(id));
+    }
+    let (headers, body) = read_body(req, state.max_body_bytes).await?;
+    let content_type =
+        header_str(&headers, "content-type")?.unwrap_or_else(|| "application/json".into());
+    let event_type = header_str(&headers, "x-event-type")?;
+    let idempotency_key = header_str(&headers, "idempotency-key")?;
+    let now = now_ms();
+    let meta = EventMeta {
+        id: state.ids.next(now),
+        enqueued_at_ms: now,
+        content_type,
+        event_type,
+    };
+    let req = EnqueueReq::new(id.to_string(), meta, body, idempotency_key)
+        .map_err(|e| ApiError::bad_request("INVALID_EVENT", e.to_string()))?;
+    let ok = state.writer.call(|reply| Op::Enqueue(req, reply)).await?;
+    let (status, mut v) = if ok.duplicate {
+        (
+            StatusCode::OK,
+            json!({"id": ok.id, "seq": ok.seq, "endpoint": id, "duplicate": true}),
+        )
+    } else {
+        (
+            StatusCode::ACCEPTED,
+            json!({"id": ok.id, "seq": ok.seq, "endpoint": id}),
+        )
+    };
+    if ok.duplicate {
+        v["hint"] = json!("this Idempotency-Key was used before; this is the original event");
+    }
+    json_ok(status, v)
+}
+
+// ---------- attempts ----------
+
+fn attempt_json(a: &AttemptRecord) -> Value {
+    json!({
+        "event_id": a.event_id, "seq": a.seq, "attempt": a.attempt,
+        "started_at": rfc3339(a.started_ms), "status": a.status, "latency_ms": a.latency_ms,
+        "error": a.error, "message": a.message,
+    })
+}
+
+async fn attempts(state: &Arc<AppState>, id: &str, limit: usize) -> Result<Resp, ApiError> {
+    check_id(id).map_err(|_| ApiError::endpoint_not_found(id))?;
+    let owned = id.to_string();
+    let (exists, list) = read(state, move |db| {
+        Ok((db.endpoint(&owned)?.is_some(), db.attempts(&owned, limit)?))
+    })
+    .await?;
+    if !exists {
+        return Err(ApiError::endpoint_not_found(id));
+    }
+    let list: Vec<Value> = list.iter().map(attempt_json).collect();
+    json_ok(StatusCode::OK, json!({ "attempts": list }))
+}
+
+// ---------- dead letters ----------
+
+fn dead_json(d: &DeadLetter) -> Value {
+    json!({
+        "id": d.event_id, "endpoint": d.endpoint, "seq": d.seq, "reason": d.reason,
+        "attempts": d.progress.attempts, "last_error": error_json(&d.progress.last_error),
+        "dead_at": rfc3339(d.dead_at_ms),
+    })
+}
+
+async fn list_dead(state: &Arc<AppState>, endpoint: Option<String>) -> Result<Resp, ApiError> {
+    let list = read(state, move |db| db.dead_letters(endpoint.as_deref())).await?;
+    let list: Vec<Value> = list.iter().map(dead_json).collect();
+    json_ok(StatusCode::OK, json!({ "dead_letters": list }))
+}
+
+async fn get_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
+    if !looks_like_event_id(id) {
+        return Err(ApiError::dead_letter_not_found(id));
+    }
+    let owned = id.to_string();
+    let (dl, rec) = read(state, move |db| db.dead_letter(&owned))
+        .await?
+        .ok_or_else(|| ApiError::dead_letter_not_found(id))?;
+    let mut v = dead_json(&dl);
+    v["content_type"] = json!(rec.meta.content_type);
+    v["event_type"] = json!(rec.meta.event_type);
+    v["enqueued_at"] = json!(rfc3339(rec.meta.enqueued_at_ms));
+    match std::str::from_utf8(&rec.body) {
+        Ok(s) => v["payload"] = json!(s),
+        Err(_) => {
+            v["payload"] = Value::Null;
+            v["payload_base64"] = json!(base64(&rec.body));
+        }
+    }
+    v["history"] = Value::Array(dl.progress.history.iter().map(attempt_json).collect());
+    json_ok(StatusCode::OK, v)
+}
+
+async fn replay_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
+    if !looks_like_event_id(id) {
+        return Err(ApiError::dead_letter_not_found(id));
+    }
+    let event_id = id.to_string();
+    let (endpoint, seq) = state
+        .writer
+        .call(|reply| Op::Replay { event_id, reply })
+        .await
+        .map_err(|e| match e {
+            StoreError::EndpointNotFound(ep) => ApiError::endpoint_not_found(&ep)
+                .hint("the endpoint was deleted; create it again with the same id, then replay"),
+            other => other.into(),
+        })?;
+    json_ok(
+        StatusCode::ACCEPTED,
+        json!({"id": id, "endpoint": endpoint, "seq": seq}),
+    )
+}
+
+async fn purge_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
+    if !looks_like_event_id(id) {
+        return Err(ApiError::dead_letter_not_found(id));
+    }
+    let event_id = id.to_string();
+    state
+        .writer
+        .call(|reply| Op::Purge { event_id, reply })
+        .await?;
+    no_content()
+}
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        out.push(T[(n >> 18) as usize & 63] as char);
+        out.push(T[(n >> 12) as usize & 63] as char);
+        out.push(if c.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if c.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_ids() {
+        assert!(valid_endpoint_id("acme"));
+        assert!(valid_endpoint_id("a.b-c_D9"));
+        assert!(valid_endpoint_id(&"x".repeat(64)));
+        assert!(!valid_endpoint_id(""));
+        assert!(!valid_endpoint_id(&"x".repeat(65)));
+        assert!(!valid_endpoint_id("a/b"));
+        assert!(!valid_endpoint_id("a b"));
+    }
+
+    #[test]
+    fn urls() {
+        assert!(validate_url("https://api.acme.io/happ/chat", false).is_ok());
+        assert_eq!(
+            validate_url("http://api.acme.io/x", false)
+                .unwrap_err()
+                .code,
+            "HTTPS_REQUIRED"
+        );
+        assert!(validate_url("http://127.0.0.1:9/x", true).is_ok());
+        assert_eq!(
+            validate_url("ftp://x/y", true).unwrap_err().code,
+            "INVALID_URL"
+        );
+        assert_eq!(
+            validate_url("/relative", true).unwrap_err().code,
+            "INVALID_URL"
+        );
+        assert_eq!(
+            validate_url("https://user:pw@host/x", false)
+                .unwrap_err()
+                .code,
+            "INVALID_URL"
+        );
+    }
+
+    #[test]
+    fn endpoint_defaults_and_merge() {
+        let c = endpoint_config(br#"{"url":"https://h/x","secret":"s"}"#, None, false).unwrap();
+        assert_eq!(c.timeout_ms, 5000);
+        assert_eq!(c.retry_schedule_ms, vec![5000, 15000, 60000]);
+        assert_eq!(c.max_in_flight, 1);
+        assert_eq!(c.secret.as_deref(), Some("s"));
+        // An update that omits the secret keeps it; an explicit null removes it.
+        let c2 =
+            endpoint_config(br#"{"url":"https://h/y","timeout":"2s"}"#, Some(&c), false).unwrap();
+        assert_eq!(c2.secret.as_deref(), Some("s"));
+        assert_eq!(c2.timeout_ms, 2000);
+        let c3 =
+            endpoint_config(br#"{"url":"https://h/y","secret":null}"#, Some(&c2), false).unwrap();
+        assert_eq!(c3.secret, None);
+    }
+
+    #[test]
+    fn endpoint_validation_codes() {
+        let code = |b: &str| endpoint_config(b.as_bytes(), None, false).unwrap_err().code;
+        assert_eq!(code("not json"), "INVALID_JSON");
+        assert_eq!(code(r#"{"url":"https://h","bogus":1}"#), "INVALID_JSON");
+        assert_eq!(
+            code(r#"{"url":"https://h","timeout":"5 years"}"#),
+            "INVALID_TIMEOUT"
+        );
+        assert_eq!(
+            code(r#"{"url":"https://h","timeout":"0s"}"#),
+            "INVALID_TIMEOUT"
+        );
+        assert_eq!(
+            code(r#"{"url":"https://h","retry_schedule":["5s","x"]}"#),
+            "INVALID_RETRY_SCHEDULE"
+        );
+        assert_eq!(
+            code(r#"{"url":"https://h","max_in_flight":0}"#),
+            "INVALID_MAX_IN_FLIGHT"
+        );
+        assert_eq!(code(r#"{"url":"https://h","secret":""}"#), "INVALID_SECRET");
+        assert_eq!(
+            code(r#"{"url":"https://h","password":"a\nb"}"#),
+            "INVALID_PASSWORD"
+        );
+        assert_eq!(code(r#"{"url":"http://h"}"#), "HTTPS_REQUIRED");
+    }
+
+    #[test]
+    fn serde_messages_do_not_echo_strings() {
+        let e = endpoint_config(
+            br#"{"url":"https://h","max_in_flight":"hunter2"}"#,
+            None,
+            false,
+        )
+        .unwrap_err();
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
+    }
+
+    #[test]
+    fn base64_vectors() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(&[0xff, 0xfe]), "//4=");
+    }
+
+    #[test]
+    fn query_parsing() {
+        let q = parse_query("endpoint=acme&limit=5&x=a%2Eb");
+        assert_eq!(q["endpoint"], "acme");
+        assert_eq!(q["limit"], "5");
+        assert_eq!(q["x"], "a.b");
+    }
+}

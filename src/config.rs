@@ -1,0 +1,259 @@
+//! `courier serve` configuration: flags, `COURIER_*` environment variables and a TOML file, in
+//! that order of precedence over the built-in defaults. Everything is validated before anything
+//! is bound or opened; a bad value is one line on stderr and exit code 64.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::duration;
+
+/// Exit code for a configuration error (EX_USAGE).
+pub const EXIT_CONFIG: u8 = 64;
+
+/// Flags of `courier serve`. Each is also `COURIER_<NAME>` in the environment and `<name>` in
+/// the config file.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// TOML config file.
+    #[arg(long, env = "COURIER_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the journal lives [default: ./courier-data].
+    #[arg(long, env = "COURIER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Unix socket of the producer/admin API [default: ./courier.sock].
+    #[arg(long, env = "COURIER_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// TCP address of the producer/admin API, or `off` [default: 127.0.0.1:8425].
+    #[arg(long, env = "COURIER_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Extra CA certificates (PEM) trusted for deliveries, besides the web roots.
+    #[arg(long, env = "COURIER_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Permit http:// endpoint URLs (local development and tests only).
+    #[arg(long, env = "COURIER_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true",
+          value_name = "BOOL")]
+    pub allow_http: Option<bool>,
+    /// Largest event body accepted, in bytes [default: 1048576].
+    #[arg(long, env = "COURIER_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// How long in-flight attempts may run on at shutdown [default: 10s].
+    #[arg(long, env = "COURIER_SHUTDOWN_GRACE", value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
+    /// Longest `Retry-After` of a 429 that is honoured [default: 5m].
+    #[arg(long, env = "COURIER_RETRY_AFTER_MAX", value_name = "DURATION")]
+    pub retry_after_max: Option<String>,
+    /// Log filter, e.g. `info` or `courier=debug` [default: info].
+    #[arg(long, env = "COURIER_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// The config file's keys (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub socket: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub allow_http: Option<bool>,
+    pub max_body_bytes: Option<usize>,
+    pub shutdown_grace: Option<String>,
+    pub retry_after_max: Option<String>,
+    pub log: Option<String>,
+}
+
+/// The resolved, validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub socket: PathBuf,
+    /// `None` when TCP is off.
+    pub listen: Option<SocketAddr>,
+    pub ca_file: Option<PathBuf>,
+    pub allow_http: bool,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub retry_after_max: Duration,
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./courier-data"),
+            socket: PathBuf::from("./courier.sock"),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 8425))),
+            ca_file: None,
+            allow_http: false,
+            max_body_bytes: 1 << 20,
+            shutdown_grace: Duration::from_secs(10),
+            retry_after_max: Duration::from_secs(300),
+            log: "info".into(),
+        }
+    }
+}
+
+/// A configuration error: what is wrong, in one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config error: {0}")]
+pub struct ConfigError(pub String);
+
+/// Largest body limit accepted for `max_body_bytes`.
+pub const MAX_BODY_LIMIT: usize = 64 << 20;
+
+impl Config {
+    /// Merges flags/env over the file over defaults, and validates.
+    pub fn resolve(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(p) => load_file(p)?,
+            None => FileConfig::default(),
+        };
+        Self::merge(args, file)
+    }
+
+    /// Merge without reading files (exposed for tests).
+    pub fn merge(args: &ServeArgs, file: FileConfig) -> Result<Config, ConfigError> {
+        let d = Config::default();
+        let listen = match args.listen.clone().or(file.listen) {
+            None => d.listen,
+            Some(s) if matches!(s.trim(), "off" | "none" | "") => None,
+            Some(s) => Some(s.trim().parse::<SocketAddr>().map_err(|_| {
+                ConfigError(format!(
+                    "listen: {s:?} is not an address like 127.0.0.1:8425 (or \"off\")"
+                ))
+            })?),
+        };
+        let dur = |name: &str, v: Option<String>, def: Duration| -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(def),
+                Some(s) => duration::parse(&s).map_err(|e| ConfigError(format!("{name}: {e}"))),
+            }
+        };
+        let max_body_bytes = args
+            .max_body_bytes
+            .or(file.max_body_bytes)
+            .unwrap_or(d.max_body_bytes);
+        if max_body_bytes == 0 || max_body_bytes > MAX_BODY_LIMIT {
+            return Err(ConfigError(format!(
+                "max_body_bytes: {max_body_bytes} is outside 1..={MAX_BODY_LIMIT}"
+            )));
+        }
+        let ca_file = args.ca_file.clone().or(file.ca_file);
+        if let Some(p) = &ca_file
+            && !p.is_file()
+        {
+            return Err(ConfigError(format!(
+                "ca_file: {} is not a readable file",
+                p.display()
+            )));
+        }
+        let socket = args.socket.clone().or(file.socket).unwrap_or(d.socket);
+        if socket.as_os_str().is_empty() {
+            return Err(ConfigError("socket: empty path".into()));
+        }
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or(d.data_dir);
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError("data_dir: empty path".into()));
+        }
+        if data_dir.exists() && !data_dir.is_dir() {
+            return Err(ConfigError(format!(
+                "data_dir: {} exists and is not a directory",
+                data_dir.display()
+            )));
+        }
+        Ok(Config {
+            data_dir,
+            socket,
+            listen,
+            ca_file,
+            allow_http: args.allow_http.or(file.allow_http).unwrap_or(d.allow_http),
+            max_body_bytes,
+            shutdown_grace: dur(
+                "shutdown_grace",
+                args.shutdown_grace.clone().or(file.shutdown_grace),
+                d.shutdown_grace,
+            )?,
+            retry_after_max: dur(
+                "retry_after_max",
+                args.retry_after_max.clone().or(file.retry_after_max),
+                d.retry_after_max,
+            )?,
+            log: args.log.clone().or(file.log).unwrap_or(d.log),
+        })
+    }
+}
+
+fn load_file(p: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", p.display())))?;
+    parse_file(&text).map_err(|e| ConfigError(format!("{}: {e}", p.display())))
+}
+
+/// Parses config file text.
+pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+    toml::from_str::<FileConfig>(text).map_err(|e| e.message().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::merge(&ServeArgs::default(), FileConfig::default()).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("./courier-data"));
+        assert_eq!(c.socket, PathBuf::from("./courier.sock"));
+        assert_eq!(c.listen, Some("127.0.0.1:8425".parse().unwrap()));
+        assert!(!c.allow_http);
+    }
+
+    #[test]
+    fn flags_beat_file() {
+        let file =
+            parse_file("listen = \"127.0.0.1:9000\"\nallow_http = true\nshutdown_grace = \"3s\"\n")
+                .unwrap();
+        let args = ServeArgs {
+            listen: Some("off".into()),
+            ..Default::default()
+        };
+        let c = Config::merge(&args, file).unwrap();
+        assert_eq!(c.listen, None);
+        assert!(c.allow_http);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::merge(
+            &ServeArgs {
+                listen: Some("nope".into()),
+                ..Default::default()
+            },
+            FileConfig::default(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("listen"), "{e}");
+        let e = Config::merge(
+            &ServeArgs {
+                shutdown_grace: Some("5 parsecs".into()),
+                ..Default::default()
+            },
+            FileConfig::default(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("shutdown_grace"), "{e}");
+        assert!(
+            parse_file("bogus_key = 1")
+                .unwrap_err()
+                .contains("bogus_key")
+        );
+        assert!(parse_file("listen = [").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! API errors: an HTTP status, a stable UPPER_SNAKE code, a sentence and a hint. Rendered as
+//! `{"error": {"code", "message", "hint"}}`. Messages never contain secrets or payloads.
+
+use http::StatusCode;
+use serde_json::json;
+
+/// An error answer of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    pub fn endpoint_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "ENDPOINT_NOT_FOUND",
+            format!("endpoint {id:?} does not exist"),
+        )
+        .hint("create it with PUT /v1/endpoints/{id} (courier endpoint add ID URL)")
+    }
+
+    pub fn dead_letter_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "DEAD_LETTER_NOT_FOUND",
+            format!("no dead letter with event id {id:?}"),
+        )
+        .hint("list dead letters with GET /v1/dead-letters (courier dlq list)")
+    }
+
+    pub fn shutting_down() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SHUTTING_DOWN",
+            "the daemon is shutting down and accepts no new work",
+        )
+        .hint("retry against the restarted daemon; nothing acknowledged is lost")
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> String {
+        let mut e = json!({"code": self.code, "message": self.message});
+        if let Some(h) = &self.hint {
+            e["hint"] = json!(h);
+        }
+        json!({ "error": e }).to_string()
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as E;
+        match e {
+            E::EndpointNotFound(id) => ApiError::endpoint_not_found(&id),
+            E::DeadLetterNotFound(id) => ApiError::dead_letter_not_found(&id),
+            E::EndpointNotEmpty { id, backlog } => ApiError::new(
+                StatusCode::CONFLICT,
+                "ENDPOINT_NOT_EMPTY",
+                format!("endpoint {id:?} still has {backlog} undelivered events"),
+            )
+            .hint("wait for the backlog to drain, or DELETE with ?force=true to dead-letter them (reason ENDPOINT_DELETED)"),
+            E::DiskFull => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "STORAGE_FULL",
+                "the data directory's disk is full; the event was not accepted",
+            )
+            .hint("free disk space; Courier recovers by itself and acknowledged events are safe"),
+            E::Unavailable(why) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "STORAGE_UNAVAILABLE",
+                format!("storage is unavailable: {why}"),
+            )
+            .hint("retry shortly; if it persists check the data directory and the daemon's log"),
+            E::Storage(why) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "STORAGE_ERROR",
+                format!("storage error: {why}; the request was not applied"),
+            )
+            .hint("retry shortly; if it persists check the data directory and the daemon's log"),
+            E::Corrupt(why) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "STORAGE_CORRUPT",
+                format!("a stored record is corrupt: {why}"),
+            )
+            .hint("report this with the daemon's log; the record is left in place"),
+            E::Stopped => ApiError::shutting_down(),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The `courier` binary: parses arguments, sets up logging, and runs the daemon or a client
+//! command. All logic lives in the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use courier::cli::{self, ClientOpts, DlqCmd, EndpointCmd, SendArgs};
+use courier::config::{Config, EXIT_CONFIG, ServeArgs};
+use courier::daemon::{self, DaemonError};
+
+#[derive(Parser, Debug)]
+#[command(name = "courier", version, about = "Durable webhook delivery daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon.
+    Serve(ServeArgs),
+    /// Manage endpoints (destinations).
+    Endpoint {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        cmd: EndpointCmd,
+    },
+    /// Enqueue one event for an endpoint.
+    Send {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(flatten)]
+        args: SendArgs,
+    },
+    /// Inspect, replay and purge dead letters.
+    Dlq {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        cmd: DlqCmd,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Endpoint { opts, cmd } => client(|rt| rt.block_on(cli::endpoint(&opts, cmd))),
+        Command::Send { opts, args } => client(|rt| rt.block_on(cli::send(&opts, args))),
+        Command::Dlq { opts, cmd } => client(|rt| rt.block_on(cli::dlq(&opts, cmd))),
+    }
+}
+
+fn client(f: impl FnOnce(&tokio::runtime::Runtime) -> i32) -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => ExitCode::from(f(&rt).clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("error: cannot start runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let cfg = match Config::resolve(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("courier: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&cfg.log) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("courier: config error: log: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("courier")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("courier: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(daemon::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(DaemonError::Config(e)) => {
+            eprintln!("courier: config error: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("courier: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

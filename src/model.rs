@@ -1,0 +1,110 @@
+//! Durable state shapes shared by the store, the scheduler and the API. All are encoded with
+//! postcard in the store; field order is part of the on-disk format (append new fields only as
+//! `Option` at the end, and bump [`crate::store::SCHEMA_VERSION`] otherwise).
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Default attempt timeout (contract: 5 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default waits before retry 1, 2, 3 (contract: 5 s, 15 s, 60 s).
+pub const DEFAULT_RETRY_SCHEDULE: [Duration; 3] = [
+    Duration::from_secs(5),
+    Duration::from_secs(15),
+    Duration::from_secs(60),
+];
+/// How many attempts of one event we keep in its history.
+pub const HISTORY_MAX: usize = 32;
+
+/// An endpoint's configuration, as the operator set it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointConfig {
+    pub url: String,
+    pub secret: Option<String>,
+    pub password: Option<String>,
+    pub timeout_ms: u64,
+    pub retry_schedule_ms: Vec<u64>,
+    pub max_in_flight: u32,
+}
+
+/// An endpoint as stored: configuration plus the counters the writer owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointRecord {
+    pub id: String,
+    pub config: EndpointConfig,
+    pub paused: bool,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    /// The sequence number the next event gets (never reused).
+    pub next_seq: u64,
+    /// Events accepted and neither delivered nor dead-lettered.
+    pub pending: u64,
+    /// Key of the next attempt-log row for this endpoint.
+    pub next_attempt_log: u64,
+}
+
+/// A failure, as shown to operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// Stable code: `ETIMEDOUT`, `ECONNREFUSED`, `TLS_ERROR`, `HTTP_5XX`, …
+    pub code: String,
+    pub message: String,
+    pub status: Option<u16>,
+    pub at_ms: u64,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub event_id: String,
+    pub seq: u64,
+    pub attempt: u32,
+    pub started_ms: u64,
+    pub status: Option<u16>,
+    pub latency_ms: u32,
+    /// Error code when the attempt failed.
+    pub error: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Delivery progress of one event that has been attempted at least once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventProgress {
+    /// Attempts made so far (the next one sends `X-HAPP-Attempt: attempts + 1`).
+    pub attempts: u32,
+    /// Failed attempts that used up an entry of the retry schedule.
+    pub failures: u32,
+    pub last_error: Option<ErrorInfo>,
+    /// Newest attempts, oldest first, at most [`HISTORY_MAX`].
+    pub history: Vec<AttemptRecord>,
+}
+
+impl EventProgress {
+    /// Appends an attempt, keeping the newest [`HISTORY_MAX`].
+    pub fn push(&mut self, a: AttemptRecord) {
+        if self.history.len() >= HISTORY_MAX {
+            self.history.remove(0);
+        }
+        self.history.push(a);
+    }
+}
+
+/// A dead letter's metadata (its record is kept beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub event_id: String,
+    pub endpoint: String,
+    pub seq: u64,
+    /// `MAX_RETRIES_EXCEEDED`, `ENDPOINT_DELETED`, …
+    pub reason: String,
+    pub progress: EventProgress,
+    pub dead_at_ms: u64,
+}
+
+/// What the idempotency table remembers for a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotentHit {
+    pub event_id: String,
+    pub seq: u64,
+    pub created_ms: u64,
+}

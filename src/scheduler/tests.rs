@@ -1,0 +1,382 @@
+//! State-machine tests of the scheduler under paused tokio time, with a scripted transport and
+//! a real journal in a temporary directory.
+
+use std::sync::Mutex;
+
+use super::*;
+use crate::delivery::AttemptOutcome;
+use crate::model::EndpointConfig;
+use crate::record::EventMeta;
+use crate::retry::FailureKind;
+use crate::store::{EnqueueReq, StoreError};
+
+/// What the scripted receiver saw: (event id, attempt number, virtual ms since start).
+type Log = Arc<Mutex<Vec<(String, u32, u64)>>>;
+
+/// Answers attempts from a script: `f(event_id, attempt, call_index) -> (status or failure, delay)`.
+struct Scripted {
+    t0: Instant,
+    log: Log,
+    calls: Mutex<u32>,
+    f: Box<
+        dyn Fn(&str, u32, u32) -> (Result<u16, FailureKind>, Duration, Option<u64>) + Send + Sync,
+    >,
+}
+
+impl Transport for Scripted {
+    fn attempt(
+        &self,
+        req: AttemptRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = AttemptOutcome> + Send>> {
+        let n = {
+            let mut c = self.calls.lock().unwrap();
+            *c += 1;
+            *c
+        };
+        let at = self.t0.elapsed().as_millis() as u64;
+        self.log
+            .lock()
+            .unwrap()
+            .push((req.event_id.clone(), req.attempt, at));
+        let (res, delay, retry_after) = (self.f)(&req.event_id, req.attempt, n);
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            let (status, failure) = match res {
+                Ok(s) if (200..300).contains(&s) => (Some(s), None),
+                Ok(s) => (Some(s), Some((FailureKind::Http(s), format!("HTTP {s}")))),
+                Err(k) => (None, Some((k, "scripted".to_string()))),
+            };
+            AttemptOutcome {
+                status,
+                failure,
+                retry_after: retry_after.map(Duration::from_secs),
+                latency: delay,
+            }
+        })
+    }
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    db: DbHandle,
+    writer: Writer,
+    handle: SchedulerHandle,
+    log: Log,
+    ids: Vec<String>,
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// Creates an endpoint, enqueues `n` events (ids in `rig.ids`), and starts the scheduler.
+async fn rig(
+    schedule_ms: &[u64],
+    max_in_flight: u32,
+    n: usize,
+    f: impl Fn(&str, u32, u32) -> (Result<u16, FailureKind>, Duration, Option<u64>)
+    + Send
+    + Sync
+    + 'static,
+) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DbHandle::open(&dir.path().join("t.redb")).unwrap();
+    let (handle, rx) = Scheduler::channel();
+    let h2 = handle.clone();
+    let (writer, _thread) = Writer::spawn(db.clone(), Box::new(move |n| h2.notify(n))).unwrap();
+    let config = EndpointConfig {
+        url: "https://receiver.test/hook".into(),
+        secret: Some("k".into()),
+        password: None,
+        timeout_ms: 5000,
+        retry_schedule_ms: schedule_ms.to_vec(),
+        max_in_flight,
+    };
+    let (rec, _) = writer
+        .call(|reply| Op::PutEndpoint {
+            id: "ep".into(),
+            config,
+            reply,
+        })
+        .await
+        .unwrap();
+    let log: Log = Arc::default();
+    let transport = Arc::new(Scripted {
+        t0: Instant::now(),
+        log: log.clone(),
+        calls: Mutex::new(0),
+        f: Box::new(f),
+    });
+    let sched = Scheduler::new(
+        SchedulerConfig::default(),
+        db.clone(),
+        writer.clone(),
+        transport,
+        vec![rec],
+    );
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let meta = EventMeta {
+            id: format!("evt_{i:026}"),
+            enqueued_at_ms: 0,
+            content_type: "application/json".into(),
+            event_type: None,
+        };
+        let req =
+            EnqueueReq::new("ep".into(), meta, format!("{{\"n\":{i}}}").into(), None).unwrap();
+        let ok = writer.call(|r| Op::Enqueue(req, r)).await.unwrap();
+        ids.push(ok.id);
+    }
+    tokio::spawn(sched.run(rx));
+    Rig {
+        _dir: dir,
+        db,
+        writer,
+        handle,
+        log,
+        ids,
+    }
+}
+
+impl Rig {
+    fn log(&self) -> Vec<(String, u32, u64)> {
+        self.log.lock().unwrap().clone()
+    }
+    async fn view(&self) -> RuntimeView {
+        self.handle.inspect(Some("ep".into())).await.remove(0)
+    }
+    async fn dead(&self) -> Vec<crate::model::DeadLetter> {
+        self.writer.call(Op::Sync).await.unwrap();
+        self.db.dead_letters(None).unwrap()
+    }
+}
+
+fn ok_always(_: &str, _: u32, _: u32) -> (Result<u16, FailureKind>, Duration, Option<u64>) {
+    (Ok(200), ms(1), None)
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_follow_the_schedule_then_dead_letter() {
+    let r = rig(&[5_000, 15_000, 60_000], 1, 1, |_, _, _| {
+        (Err(FailureKind::ConnectionRefused), ms(0), None)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let times: Vec<u64> = r.log().iter().map(|(_, _, t)| *t).collect();
+    assert_eq!(times.len(), 4, "four attempts in all: {times:?}");
+    let expected = [0u64, 5_000, 20_000, 80_000];
+    for (got, want) in times.iter().zip(expected) {
+        assert!(
+            got.abs_diff(want) <= 5,
+            "attempt at {got} ms, want {want} ms ({times:?})"
+        );
+    }
+    let attempts: Vec<u32> = r.log().iter().map(|(_, a, _)| *a).collect();
+    assert_eq!(attempts, [1, 2, 3, 4]);
+    let dead = r.dead().await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].reason, "MAX_RETRIES_EXCEEDED");
+    assert_eq!(dead[0].progress.attempts, 4);
+    assert_eq!(
+        dead[0].progress.last_error.as_ref().unwrap().code,
+        "ECONNREFUSED"
+    );
+    assert_eq!(r.view().await.backlog, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn strict_order_waits_for_the_head() {
+    // Event 0 fails twice; events 1 and 2 must not be sent before it is delivered.
+    let r = rig(&[1_000, 1_000, 1_000], 1, 3, |id, attempt, _| {
+        if id.ends_with("0000") && attempt <= 2 {
+            (Ok(500), ms(10), None)
+        } else {
+            (Ok(200), ms(10), None)
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let seen: Vec<(String, u32)> = r.log().into_iter().map(|(i, a, _)| (i, a)).collect();
+    let want = vec![
+        (r.ids[0].clone(), 1),
+        (r.ids[0].clone(), 2),
+        (r.ids[0].clone(), 3),
+        (r.ids[1].clone(), 1),
+        (r.ids[2].clone(), 1),
+    ];
+    assert_eq!(seen, want);
+    assert_eq!(r.view().await.backlog, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn endpoint_failure_dead_letter_puts_endpoint_down_and_probes() {
+    // Calls 1-4 (event 0) fail; the first probe (call 5, event 1) fails; then all succeed.
+    let r = rig(&[1_000, 2_000, 4_000], 1, 3, |_, _, call| {
+        if call <= 5 {
+            (Ok(503), ms(0), None)
+        } else {
+            (Ok(200), ms(0), None)
+        }
+    })
+    .await;
+    // Event 0: t=0, 1s, 3s, 7s -> dead at 7s; endpoint down.
+    tokio::time::sleep(ms(7_500)).await;
+    let v = r.view().await;
+    assert_eq!(v.state, "down");
+    assert_eq!(
+        v.backlog, 2,
+        "the events behind are held, not dead-lettered"
+    );
+    // Probes: first after 1s (at 8s, fails), next after 2s (at 10s, succeeds), then drain.
+    tokio::time::sleep(ms(5_000)).await;
+    let log = r.log();
+    let times: Vec<u64> = log.iter().map(|(_, _, t)| *t).collect();
+    assert!(times[4].abs_diff(8_000) <= 5, "{times:?}");
+    assert!(times[5].abs_diff(10_000) <= 5, "{times:?}");
+    let order: Vec<&str> = log.iter().skip(4).map(|(i, _, _)| i.as_str()).collect();
+    assert_eq!(order, [&r.ids[1], &r.ids[1], &r.ids[2]]);
+    let v = r.view().await;
+    assert_eq!(v.state, "active");
+    assert_eq!(v.backlog, 0);
+    assert_eq!(
+        r.dead().await.len(),
+        1,
+        "only the first event is a dead letter"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_error_dead_letter_does_not_take_the_endpoint_down() {
+    let r = rig(&[], 1, 2, |id, _, _| {
+        if id.ends_with("0000") {
+            (Ok(404), ms(0), None)
+        } else {
+            (Ok(200), ms(0), None)
+        }
+    })
+    .await;
+    tokio::time::sleep(ms(100)).await;
+    assert_eq!(r.log().len(), 2);
+    let v = r.view().await;
+    assert_eq!(v.state, "active");
+    assert_eq!(v.backlog, 0);
+    let dead = r.dead().await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].progress.last_error.as_ref().unwrap().code,
+        "HTTP_4XX"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_429_is_waited_out_without_using_a_retry() {
+    // Three 429s with Retry-After: 2, then 500s: one schedule entry (1s) means one counted retry.
+    let r = rig(&[1_000], 1, 1, |_, attempt, _| {
+        if attempt <= 3 {
+            (Ok(429), ms(0), Some(2))
+        } else {
+            (Ok(500), ms(0), None)
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let times: Vec<u64> = r.log().iter().map(|(_, _, t)| *t).collect();
+    assert_eq!(times.len(), 5, "{times:?}");
+    for (got, want) in times.iter().zip([0u64, 2_000, 4_000, 6_000, 7_000]) {
+        assert!(got.abs_diff(want) <= 5, "{times:?}");
+    }
+    assert_eq!(r.dead().await.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempt_timeout_failures_are_retried() {
+    let r = rig(&[500], 1, 1, |_, attempt, _| {
+        if attempt == 1 {
+            (Err(FailureKind::Timeout), ms(5_000), None)
+        } else {
+            (Ok(200), ms(0), None)
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let times: Vec<u64> = r.log().iter().map(|(_, _, t)| *t).collect();
+    assert_eq!(times.len(), 2);
+    assert!(times[1].abs_diff(5_500) <= 5, "{times:?}");
+    assert_eq!(r.view().await.backlog, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_holds_and_resume_drains_in_order() {
+    let r = rig(&[1_000], 1, 0, ok_always).await;
+    r.writer
+        .call(|reply| Op::SetPaused {
+            id: "ep".into(),
+            paused: true,
+            reply,
+        })
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let meta = EventMeta {
+            id: format!("evt_p{i:025}"),
+            enqueued_at_ms: 0,
+            content_type: "application/json".into(),
+            event_type: None,
+        };
+        let req = EnqueueReq::new("ep".into(), meta, "{}".into(), None).unwrap();
+        ids.push(r.writer.call(|rp| Op::Enqueue(req, rp)).await.unwrap().id);
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(r.log().is_empty(), "paused endpoint was sent to");
+    let v = r.view().await;
+    assert_eq!((v.state, v.backlog), ("paused", 5));
+    r.writer
+        .call(|reply| Op::SetPaused {
+            id: "ep".into(),
+            paused: false,
+            reply,
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seen: Vec<String> = r.log().into_iter().map(|(i, _, _)| i).collect();
+    assert_eq!(seen, ids);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_in_flight_allows_concurrency() {
+    let r = rig(&[1_000], 4, 8, |_, _, _| (Ok(200), ms(100), None)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let times: Vec<u64> = r.log().iter().map(|(_, _, t)| *t).collect();
+    assert_eq!(times.len(), 8);
+    // Two waves of four, 100 ms apart.
+    assert_eq!(times.iter().filter(|t| **t < 50).count(), 4, "{times:?}");
+    assert_eq!(r.view().await.backlog, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn large_backlog_is_read_back_from_disk_in_order() {
+    let n = BUFFER * 3 + 17;
+    let r = rig(&[1_000], 1, n, ok_always).await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let seen: Vec<String> = r.log().into_iter().map(|(i, _, _)| i).collect();
+    assert_eq!(seen, r.ids);
+    assert_eq!(r.view().await.backlog, 0);
+}
+
+#[tokio::test]
+async fn unknown_endpoint_is_refused_by_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = DbHandle::open(&dir.path().join("t.redb")).unwrap();
+    let (writer, _t) = Writer::spawn(db, Box::new(|_| {})).unwrap();
+    let meta = EventMeta {
+        id: "evt_x".into(),
+        enqueued_at_ms: 0,
+        content_type: "a/b".into(),
+        event_type: None,
+    };
+    let req = EnqueueReq::new("nope".into(), meta, "{}".into(), None).unwrap();
+    let e = writer.call(|r| Op::Enqueue(req, r)).await.unwrap_err();
+    assert_eq!(e, StoreError::EndpointNotFound("nope".into()));
+}

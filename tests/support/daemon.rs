@@ -1,0 +1,268 @@
+//! Runs the real `courier` binary for black-box tests and talks to it over its Unix socket.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_courier");
+
+/// A running daemon in its own temporary directory.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub data: PathBuf,
+    pub extra: Vec<String>,
+    pub child: Option<Child>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// An HTTP answer: status and parsed JSON body (Null when empty or not JSON).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub json: Value,
+    pub raw: Bytes,
+}
+
+impl Daemon {
+    /// Starts a daemon with `--allow-http` and no TCP listener, plus `extra` flags.
+    pub async fn start(extra: &[&str]) -> Daemon {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut d = Daemon {
+            socket: dir.join("courier.sock"),
+            data: dir.join("data"),
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+            _tmp: Some(tmp),
+        };
+        d.spawn().await;
+        d
+    }
+
+    /// (Re)starts the process on the same data dir and socket.
+    pub async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("daemon.log"))
+            .expect("log file");
+        let listen: &[&str] = if self.extra.iter().any(|a| a == "--listen") {
+            &[]
+        } else {
+            &["--listen", "off"]
+        };
+        let child = Command::new(BIN)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(listen)
+            .args(&self.extra)
+            .env("COURIER_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn courier");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(a) = self.try_request("GET", "/readyz", None, &[]).await
+                && a.status == 200
+            {
+                return;
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("courier exited at start with {status}: {}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not become ready: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(s)) = c.try_wait() {
+                return s.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("daemon did not stop after SIGTERM: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Bytes>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer, String> {
+        request(&self.socket, method, path, body, headers).await
+    }
+
+    pub async fn req(&self, method: &str, path: &str, body: Option<&str>) -> Answer {
+        self.try_request(method, path, body.map(|b| Bytes::from(b.to_string())), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()))
+    }
+
+    /// PUT an endpoint; panics unless 200/201.
+    pub async fn put_endpoint(&self, id: &str, body: Value) -> Value {
+        let a = self
+            .req(
+                "PUT",
+                &format!("/v1/endpoints/{id}"),
+                Some(&body.to_string()),
+            )
+            .await;
+        assert!(a.status == 201 || a.status == 200, "PUT endpoint: {a:?}");
+        a.json
+    }
+
+    /// Enqueue; panics unless 202. Returns (id, seq).
+    pub async fn send(&self, endpoint: &str, body: &str) -> (String, u64) {
+        let a = self
+            .try_request(
+                "POST",
+                &format!("/v1/endpoints/{endpoint}/events"),
+                Some(Bytes::from(body.to_string())),
+                &[("content-type", "application/json")],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("send: {e}"));
+        assert_eq!(a.status, 202, "enqueue: {a:?}");
+        (
+            a.json["id"].as_str().expect("id").to_string(),
+            a.json["seq"].as_u64().expect("seq"),
+        )
+    }
+
+    pub async fn endpoint(&self, id: &str) -> Value {
+        self.req("GET", &format!("/v1/endpoints/{id}"), None)
+            .await
+            .json
+    }
+
+    /// Polls `f` until it returns true or `timeout` passes.
+    pub async fn wait_for_endpoint(
+        &self,
+        id: &str,
+        timeout: Duration,
+        f: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.endpoint(id).await;
+            if f(&v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "endpoint never matched: {v}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn dead_letters(&self) -> Vec<Value> {
+        let a = self.req("GET", "/v1/dead-letters", None).await;
+        a.json["dead_letters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Runs the CLI against this daemon; returns (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--socket")
+            .arg(&self.socket)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run cli");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// One HTTP/1.1 request over a Unix socket.
+pub async fn request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<Bytes>,
+    headers: &[(&str, &str)],
+) -> Result<Answer, String> {
+    let stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| format!("connect {}: {e}", socket.display()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let req = b
+        .body(Full::new(body.unwrap_or_default()))
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let raw = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let json = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    Ok(Answer { status, json, raw })
+}

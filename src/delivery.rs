@@ -274,11 +274,19 @@ fn kind_of(e: &(dyn StdError + 'static)) -> Option<FailureKind> {
         return Some(FailureKind::Tls);
     }
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
-        if io
-            .get_ref()
-            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-        {
-            return Some(FailureKind::Tls);
+        // io::Error::source() skips its own payload, and connectors nest io::Errors
+        // (Other(InvalidData(rustls::Error))): look through the payloads.
+        if let Some(inner) = io.get_ref() {
+            let inner: &(dyn StdError + 'static) = inner;
+            if let Some(
+                k @ (FailureKind::Tls
+                | FailureKind::ConnectionRefused
+                | FailureKind::ConnectionReset
+                | FailureKind::Timeout),
+            ) = kind_of(inner)
+            {
+                return Some(k);
+            }
         }
         use std::io::ErrorKind as K;
         return match io.kind() {
@@ -370,6 +378,14 @@ mod tests {
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         );
         assert_eq!(classify(&tls).0, FailureKind::Tls);
+        // As hyper-rustls reports it: an io::Error inside an io::Error.
+        let nested = Error::other(Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA),
+        ));
+        assert_eq!(classify(&nested).0, FailureKind::Tls);
+        let nested_refused = Error::other(Error::new(ErrorKind::ConnectionRefused, "x"));
+        assert_eq!(classify(&nested_refused).0, FailureKind::ConnectionRefused);
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,14 +13,16 @@ use crate::store::{EnqueueReq, StoreError};
 /// What the scripted receiver saw: (event id, attempt number, virtual ms since start).
 type Log = Arc<Mutex<Vec<(String, u32, u64)>>>;
 
+/// A scripted answer: status (or failure), how long it takes, and a `Retry-After` in seconds.
+type Answer = (Result<u16, FailureKind>, Duration, Option<u64>);
+type Script = Box<dyn Fn(&str, u32, u32) -> Answer + Send + Sync>;
+
 /// Answers attempts from a script: `f(event_id, attempt, call_index) -> (status or failure, delay)`.
 struct Scripted {
     t0: Instant,
     log: Log,
     calls: Mutex<u32>,
-    f: Box<
-        dyn Fn(&str, u32, u32) -> (Result<u16, FailureKind>, Duration, Option<u64>) + Send + Sync,
-    >,
+    f: Script,
 }
 
 impl Transport for Scripted {

@@ -168,6 +168,10 @@ async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Ap
             }
             _ => Err(method_not_allowed("GET")),
         },
+        ["v1", "events", "batch"] => match m {
+            Method::POST => enqueue_batch(state, req).await,
+            _ => Err(method_not_allowed("POST")),
+        },
         ["v1", "dead-letters"] => match m {
             Method::GET => list_dead(state, query.get("endpoint").cloned()).await,
             _ => Err(method_not_allowed("GET")),
@@ -656,6 +660,125 @@ async fn enqueue(
     json_ok(status, v)
 }
 
+/// Most events in one batch.
+pub const BATCH_MAX_EVENTS: usize = 10_000;
+/// Largest batch request.
+pub const BATCH_MAX_BYTES: usize = 32 << 20;
+
+/// One NDJSON line of `POST /v1/events/batch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchLine<'a> {
+    endpoint: String,
+    /// Delivered exactly as written in the line (any JSON value).
+    #[serde(borrow, default)]
+    body: Option<&'a serde_json::value::RawValue>,
+    /// Or arbitrary bytes, base64 (standard alphabet).
+    body_base64: Option<String>,
+    content_type: Option<String>,
+    event_type: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+/// Parses a batch into enqueue requests; the whole batch is refused on the first bad line.
+pub fn parse_batch(
+    text: &[u8],
+    max_body: usize,
+    ids: &IdGen,
+    now: u64,
+) -> Result<Vec<EnqueueReq>, ApiError> {
+    let bad = |n: usize, m: String| {
+        ApiError::bad_request("INVALID_BATCH", format!("line {n}: {m}"))
+            .hint(r#"one JSON object per line: {"endpoint": "acme", "body": {...}, "event_type": "..."}; nothing of this batch was accepted"#)
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        let n = i + 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if out.len() >= BATCH_MAX_EVENTS {
+            return Err(bad(
+                n,
+                format!("a batch holds at most {BATCH_MAX_EVENTS} events"),
+            ));
+        }
+        let l: BatchLine<'_> =
+            serde_json::from_slice(line).map_err(|e| bad(n, redact_serde(&e)))?;
+        if !valid_endpoint_id(&l.endpoint) {
+            return Err(ApiError::endpoint_not_found(&l.endpoint));
+        }
+        let body = match (l.body, &l.body_base64) {
+            (Some(raw), None) => Bytes::copy_from_slice(raw.get().as_bytes()),
+            (None, Some(b64)) => Bytes::from(
+                base64_decode(b64)
+                    .ok_or_else(|| bad(n, "body_base64 is not valid base64".into()))?,
+            ),
+            _ => return Err(bad(n, "give exactly one of body or body_base64".into())),
+        };
+        if body.len() > max_body {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("line {n}: the body is larger than the limit of {max_body} bytes"),
+            ));
+        }
+        for (name, v) in [
+            ("content_type", &l.content_type),
+            ("event_type", &l.event_type),
+            ("idempotency_key", &l.idempotency_key),
+        ] {
+            if let Some(v) = v
+                && (v.len() > HEADER_VALUE_MAX || !v.bytes().all(|c| (0x20..0x7f).contains(&c)))
+            {
+                return Err(bad(
+                    n,
+                    format!("{name} must be at most {HEADER_VALUE_MAX} printable ASCII characters"),
+                ));
+            }
+        }
+        let meta = EventMeta {
+            id: ids.next(now),
+            enqueued_at_ms: now,
+            content_type: l.content_type.unwrap_or_else(|| "application/json".into()),
+            event_type: l.event_type,
+        };
+        let req = EnqueueReq::new(l.endpoint, meta, body, l.idempotency_key)
+            .map_err(|e| bad(n, e.to_string()))?;
+        out.push(req);
+    }
+    if out.is_empty() {
+        return Err(bad(0, "the batch holds no event".into()));
+    }
+    Ok(out)
+}
+
+async fn enqueue_batch(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    if state.stopping.load(Ordering::Relaxed) {
+        return Err(ApiError::shutting_down());
+    }
+    let (_, body) = read_body(req, BATCH_MAX_BYTES).await?;
+    let reqs = parse_batch(&body, state.max_body_bytes, &state.ids, now_ms())?;
+    let endpoints: Vec<String> = reqs.iter().map(|r| r.endpoint.clone()).collect();
+    let oks = state
+        .writer
+        .call(|reply| Op::EnqueueBatch(reqs, reply))
+        .await?;
+    let events: Vec<Value> = oks
+        .iter()
+        .zip(endpoints)
+        .map(|(ok, ep)| {
+            let mut v = json!({"id": ok.id, "seq": ok.seq, "endpoint": ep});
+            if ok.duplicate {
+                v["duplicate"] = json!(true);
+            }
+            v
+        })
+        .collect();
+    json_ok(StatusCode::ACCEPTED, json!({ "events": events }))
+}
+
 // ---------- attempts ----------
 
 fn attempt_json(a: &AttemptRecord) -> Value {
@@ -775,9 +898,83 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Decodes standard base64 (padding optional); `None` on any invalid character.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let s = s.trim_end_matches('=').as_bytes();
+    if s.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    for chunk in s.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= val(*c)? << (18 - 6 * i);
+        }
+        out.push((n >> 16) as u8);
+        if chunk.len() > 2 {
+            out.push((n >> 8) as u8);
+        }
+        if chunk.len() > 3 {
+            out.push(n as u8);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_lines_keep_bodies_verbatim() {
+        let ids = IdGen::new();
+        let text = b"{\"endpoint\":\"a\",\"body\":{\"x\": 1,  \"y\":[1,2]},\"event_type\":\"t\"}\n\n{\"endpoint\":\"b\",\"body_base64\":\"AP8=\",\"content_type\":\"application/octet-stream\"}\r\n";
+        let reqs = parse_batch(text, 1024, &ids, 0).unwrap();
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(&reqs[0].body[..], b"{\"x\": 1,  \"y\":[1,2]}");
+        assert_eq!(reqs[0].meta.event_type.as_deref(), Some("t"));
+        assert_eq!(&reqs[1].body[..], &[0u8, 255]);
+        assert_eq!(reqs[1].meta.content_type, "application/octet-stream");
+    }
+
+    #[test]
+    fn bad_batches_name_the_line() {
+        let ids = IdGen::new();
+        let e =
+            parse_batch(b"{\"endpoint\":\"a\",\"body\":1}\n{nope}\n", 1024, &ids, 0).unwrap_err();
+        assert_eq!(e.code, "INVALID_BATCH");
+        assert!(e.message.starts_with("line 2"), "{}", e.message);
+        let e = parse_batch(b"{\"endpoint\":\"a\"}", 1024, &ids, 0).unwrap_err();
+        assert!(e.message.contains("exactly one"), "{}", e.message);
+        let e =
+            parse_batch(b"{\"endpoint\":\"a\",\"body\":\"xxxxxxxxxx\"}", 4, &ids, 0).unwrap_err();
+        assert_eq!(e.code, "PAYLOAD_TOO_LARGE");
+        let e = parse_batch(b"\n \n", 4, &ids, 0).unwrap_err();
+        assert_eq!(e.code, "INVALID_BATCH");
+        let e = parse_batch(b"{\"endpoint\":\"a/b\",\"body\":1}", 4, &ids, 0).unwrap_err();
+        assert_eq!(e.code, "ENDPOINT_NOT_FOUND");
+    }
+
+    #[test]
+    fn base64_round_trip() {
+        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", &[0, 255, 254, 1, 2]] {
+            assert_eq!(base64_decode(&base64(data)).unwrap(), data);
+        }
+        assert_eq!(base64_decode("Zm9v"), Some(b"foo".to_vec()));
+        assert_eq!(base64_decode("Zm9"), Some(b"fo".to_vec()));
+        assert_eq!(base64_decode("Z"), None);
+        assert_eq!(base64_decode("Zm9v!"), None);
+    }
 
     #[test]
     fn endpoint_ids() {

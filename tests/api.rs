@@ -334,3 +334,41 @@ async fn cli_manages_endpoints_and_reports_errors() {
     assert_eq!(out.status.code(), Some(69));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DAEMON_UNREACHABLE"));
 }
+
+#[tokio::test]
+async fn batch_is_all_or_nothing_and_answers_in_order() {
+    let d = Daemon::start(&[]).await;
+    for ep in ["a", "b"] {
+        d.put_endpoint(ep, json!({"url": "https://api.acme.io/x"}))
+            .await;
+        d.req("POST", &format!("/v1/endpoints/{ep}/pause"), None)
+            .await;
+    }
+    let batch = "{\"endpoint\":\"a\",\"body\":{\"n\":1}}\n{\"endpoint\":\"b\",\"body\":{\"n\":2}}\n{\"endpoint\":\"a\",\"body\":{\"n\":3},\"event_type\":\"t\"}\n";
+    let a = d.req("POST", "/v1/events/batch", Some(batch)).await;
+    assert_eq!(a.status, 202, "{a:?}");
+    let evs = a.json["events"].as_array().unwrap();
+    let got: Vec<(String, u64)> = evs
+        .iter()
+        .map(|e| {
+            (
+                e["endpoint"].as_str().unwrap().to_string(),
+                e["seq"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![("a".into(), 1), ("b".into(), 1), ("a".into(), 2)]);
+    // One unknown endpoint: nothing of the batch is accepted.
+    let bad = "{\"endpoint\":\"a\",\"body\":{}}\n{\"endpoint\":\"zzz\",\"body\":{}}\n";
+    let a = d.req("POST", "/v1/events/batch", Some(bad)).await;
+    assert_eq!(
+        (a.status, a.json["error"]["code"].as_str()),
+        (404, Some("ENDPOINT_NOT_FOUND"))
+    );
+    let a = d
+        .req("POST", "/v1/events/batch", Some("{\"endpoint\":\"a\"\n"))
+        .await;
+    assert_eq!(a.json["error"]["code"], "INVALID_BATCH");
+    assert_eq!(d.endpoint("a").await["backlog"], 2);
+    assert_eq!(d.endpoint("b").await["backlog"], 1);
+}

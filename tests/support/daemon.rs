@@ -60,10 +60,14 @@ impl Daemon {
         } else {
             &["--listen", "off"]
         };
+        let data: Vec<&std::ffi::OsStr> = if self.extra.iter().any(|a| a == "--data-dir") {
+            vec![]
+        } else {
+            vec!["--data-dir".as_ref(), self.data.as_os_str()]
+        };
         let child = Command::new(BIN)
             .arg("serve")
-            .arg("--data-dir")
-            .arg(&self.data)
+            .args(&data)
             .arg("--socket")
             .arg(&self.socket)
             .args(listen)

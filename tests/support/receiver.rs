@@ -770,11 +770,14 @@ impl Receiver {
         self.shared.tls_failures.load(Ordering::Relaxed)
     }
 
-    /// Polls `pred` over the deliveries every 10 ms until it holds (true) or `timeout` (false).
+    /// Polls `pred` over (a snapshot of) the deliveries every 10 ms until it holds (true) or
+    /// `timeout` passes (false).
     pub async fn wait_for(&self, pred: impl Fn(&[Delivery]) -> bool, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if pred(&self.shared.lock().deliveries) {
+            // Snapshot first: `pred` may itself call methods of this receiver.
+            let snapshot = self.deliveries();
+            if pred(&snapshot) {
                 return true;
             }
             if tokio::time::Instant::now() >= deadline {

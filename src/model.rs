@@ -41,6 +41,9 @@ pub struct EndpointRecord {
     pub pending: u64,
     /// Key of the next attempt-log row for this endpoint.
     pub next_attempt_log: u64,
+    /// The endpoint lost an event to endpoint failures and has not answered 2xx/4xx since:
+    /// its backlog is held and probed (survives restarts).
+    pub down: bool,
 }
 
 /// A failure, as shown to operators.

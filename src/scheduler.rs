@@ -178,11 +178,16 @@ struct Partition {
 
 impl Partition {
     fn new(rec: &EndpointRecord, target: Target) -> Self {
+        let first_probe = retry::probe_delay(&target.schedule, 0);
         Self {
             id: Arc::from(rec.id.as_str()),
             target: Arc::new(target),
             paused: rec.paused,
-            down: None,
+            // A restart keeps holding a down endpoint's backlog; probing starts afresh.
+            down: rec.down.then(|| Down {
+                probes: 0,
+                next_at: Instant::now() + first_probe,
+            }),
             ready: BTreeMap::new(),
             active: BTreeMap::new(),
             spilled: (rec.pending > 0).then_some(0),
@@ -643,10 +648,18 @@ impl Scheduler {
                 return;
             };
             p.backlog = p.backlog.saturating_sub(1);
-            if p.down.take().is_some() {
+            let back_up = p.down.take().is_some();
+            if back_up {
                 tracing::info!(endpoint = %p.id, "endpoint answered 2xx; active again");
             }
-            self.journal(&d.endpoint, d.seq, rec, slot.ev, ProgressOutcome::Delivered);
+            self.journal(
+                &d.endpoint,
+                d.seq,
+                rec,
+                slot.ev,
+                ProgressOutcome::Delivered,
+                back_up.then_some(false),
+            );
             self.pump(&d.endpoint);
             return;
         };
@@ -660,6 +673,7 @@ impl Scheduler {
         ev.progress.last_error = Some(err.clone());
         p.last_error = Some(err);
         let schedule = p.target.schedule.clone();
+        let mut health = None;
 
         if let Some(down) = p.down {
             if kind.blames_endpoint() {
@@ -676,12 +690,13 @@ impl Scheduler {
                         next_at: now + retry::probe_delay(&schedule, probes),
                     });
                 }
-                self.journal_progress(&d.endpoint, d.seq, rec, progress);
+                self.journal_progress(&d.endpoint, d.seq, rec, progress, None);
                 self.pump(&d.endpoint);
                 return;
             }
             // The endpoint answers; this event's own failure is handled as usual.
             p.down = None;
+            health = Some(false);
         }
 
         let Some(slot) = p.active.get_mut(&d.seq) else {
@@ -703,7 +718,7 @@ impl Scheduler {
                 }
                 slot.phase = Phase::Waiting(now + after);
                 let progress = slot.ev.progress.clone();
-                self.journal_progress(&d.endpoint, d.seq, rec, progress);
+                self.journal_progress(&d.endpoint, d.seq, rec, progress, health);
             }
             RetryAction::Dead => {
                 let Some(slot) = p.active.remove(&d.seq) else {
@@ -716,6 +731,7 @@ impl Scheduler {
                 tracing::warn!(endpoint = %p.id, seq = d.seq, event_id = %slot.ev.meta.id,
                     error = kind.code(), "dead-lettered: MAX_RETRIES_EXCEEDED");
                 if kind.blames_endpoint() {
+                    health = Some(true);
                     tracing::warn!(endpoint = %p.id, "endpoint down; holding its backlog and probing");
                     p.down = Some(Down {
                         probes: 0,
@@ -742,6 +758,7 @@ impl Scheduler {
                     ProgressOutcome::Dead {
                         reason: "MAX_RETRIES_EXCEEDED".into(),
                     },
+                    health,
                 );
             }
         }
@@ -754,6 +771,7 @@ impl Scheduler {
         seq: u64,
         attempt: AttemptRecord,
         progress: crate::model::EventProgress,
+        down: Option<bool>,
     ) {
         let _ = self.writer.send(Op::Progress(ProgressUpdate {
             endpoint: endpoint.clone(),
@@ -761,6 +779,7 @@ impl Scheduler {
             attempt,
             progress,
             outcome: ProgressOutcome::Pending,
+            down,
         }));
     }
 
@@ -771,6 +790,7 @@ impl Scheduler {
         attempt: AttemptRecord,
         ev: QueuedEvent,
         outcome: ProgressOutcome,
+        down: Option<bool>,
     ) {
         let _ = self.writer.send(Op::Progress(ProgressUpdate {
             endpoint: endpoint.clone(),
@@ -778,6 +798,7 @@ impl Scheduler {
             attempt,
             progress: ev.progress,
             outcome,
+            down,
         }));
     }
 }

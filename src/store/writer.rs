@@ -98,6 +98,9 @@ pub struct ProgressUpdate {
     pub attempt: AttemptRecord,
     pub progress: EventProgress,
     pub outcome: ProgressOutcome,
+    /// `Some(true)` when this attempt put the endpoint down, `Some(false)` when it brought it
+    /// back, persisted with the attempt.
+    pub down: Option<bool>,
 }
 
 /// Work for the writer.
@@ -140,6 +143,7 @@ impl Op {
             self,
             Op::Progress(ProgressUpdate {
                 outcome: ProgressOutcome::Delivered | ProgressOutcome::Pending,
+                down: None | Some(false),
                 ..
             })
         )
@@ -675,6 +679,7 @@ impl WriterState {
                 next_seq,
                 pending: 0,
                 next_attempt_log: 0,
+                down: false,
             };
             self.endpoints.insert(id.clone(), rec.clone());
             rec
@@ -804,6 +809,9 @@ impl WriterState {
             }
         }
         if let Some(rec) = self.endpoints.get_mut(ep) {
+            if let Some(down) = u.down {
+                rec.down = down;
+            }
             let n = rec.next_attempt_log;
             rec.next_attempt_log += 1;
             t.attempts

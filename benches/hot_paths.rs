@@ -1,0 +1,77 @@
+//! Micro-benchmarks of the per-event CPU work on Courier's data path: record encode/decode
+//! (512 B body), HMAC-SHA256 signing (512 B), and batch parsing (100 NDJSON lines).
+//!
+//! `cargo bench --bench hot_paths`
+
+use std::hint::black_box;
+
+use courier::ids::IdGen;
+use courier::record::{self, EventMeta};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn body(len: usize) -> Vec<u8> {
+    let head = b"{\"n\":1,\"pad\":\"";
+    let mut v = head.to_vec();
+    v.resize(len - 2, b'x');
+    v.extend_from_slice(b"\"}");
+    v
+}
+
+fn meta() -> EventMeta {
+    EventMeta {
+        id: IdGen::new().next(1_795_240_146_123),
+        enqueued_at_ms: 1_795_240_146_123,
+        content_type: "application/json".into(),
+        event_type: Some("message.received".into()),
+    }
+}
+
+fn records(c: &mut Criterion) {
+    let b = body(512);
+    let m = meta();
+    let enc = record::encode(&m, &b).expect("encode");
+    let mut g = c.benchmark_group("record_512B");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("encode", |bench| {
+        bench.iter(|| record::encode(black_box(&m), black_box(&b)))
+    });
+    g.bench_function("decode", |bench| {
+        bench.iter(|| record::decode(black_box(&enc)))
+    });
+    g.finish();
+}
+
+fn signing(c: &mut Criterion) {
+    let b = body(512);
+    let mut g = c.benchmark_group("hmac_sha256_512B");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sign", |bench| {
+        bench.iter(|| courier::signing::sign(black_box(b"whsec_0123456789abcdef"), black_box(&b)))
+    });
+    g.finish();
+}
+
+fn batch(c: &mut Criterion) {
+    let b = String::from_utf8(body(512)).expect("ascii");
+    let mut text = String::new();
+    for i in 0..100 {
+        text.push_str(&format!(
+            "{{\"endpoint\":\"e{}\",\"body\":{b}}}\n",
+            i % 10 + 1
+        ));
+    }
+    let ids = IdGen::new();
+    let mut g = c.benchmark_group("parse_batch");
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("100_lines_512B", |bench| {
+        bench.iter(|| {
+            courier::api::parse_batch(black_box(text.as_bytes()), 1 << 20, &ids, 1_795_240_146_123)
+                .map(|v| v.len())
+                .unwrap_or(0)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, records, signing, batch);
+criterion_main!(benches);

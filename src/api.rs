@@ -46,6 +46,8 @@ pub struct AppState {
     /// Set at shutdown: intake answers 503 SHUTTING_DOWN.
     pub stopping: AtomicBool,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Ingress channels and their rate-limit buckets.
+    pub channels: crate::ingress::Channels,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -172,6 +174,38 @@ async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Ap
             Method::POST => enqueue_batch(state, req).await,
             _ => Err(method_not_allowed("POST")),
         },
+        ["v1", "channels"] => match m {
+            Method::GET => {
+                let list: Vec<Value> = state
+                    .channels
+                    .all()
+                    .iter()
+                    .map(|c| crate::ingress::channel_view(c))
+                    .collect();
+                json_ok(StatusCode::OK, json!({ "channels": list }))
+            }
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["v1", "channels", id] => {
+            let id = *id;
+            match m {
+                Method::PUT => put_channel(state, id, req).await,
+                Method::GET => match state.channels.get(id) {
+                    Some(c) => json_ok(StatusCode::OK, crate::ingress::channel_view(&c)),
+                    None => Err(ApiError::channel_not_found(id)),
+                },
+                Method::DELETE => {
+                    let owned = id.to_string();
+                    state
+                        .writer
+                        .call(|reply| Op::DeleteChannel { id: owned, reply })
+                        .await?;
+                    state.channels.remove(id);
+                    no_content()
+                }
+                _ => Err(method_not_allowed("PUT, GET, DELETE")),
+            }
+        }
         ["v1", "dead-letters"] => match m {
             Method::GET => list_dead(state, query.get("endpoint").cloned()).await,
             _ => Err(method_not_allowed("GET")),
@@ -357,7 +391,7 @@ fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Stri
 }
 
 /// serde's message without any quoted input (which might be a secret).
-fn redact_serde(e: &serde_json::Error) -> String {
+pub(crate) fn redact_serde(e: &serde_json::Error) -> String {
     let s = e.to_string();
     let mut out = String::with_capacity(s.len());
     let mut in_quote = false;
@@ -522,7 +556,10 @@ pub fn validate_url(url: &str, allow_http: bool) -> Result<(), ApiError> {
     }
 }
 
-async fn read_body(req: Request<Incoming>, max: usize) -> Result<(HeaderMap, Bytes), ApiError> {
+pub(crate) async fn read_body(
+    req: Request<Incoming>,
+    max: usize,
+) -> Result<(HeaderMap, Bytes), ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -577,6 +614,34 @@ async fn put_endpoint(
         StatusCode::OK
     };
     json_ok(status, one_view(state, &rec).await)
+}
+
+async fn put_channel(
+    state: &Arc<AppState>,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Resp, ApiError> {
+    if !valid_endpoint_id(id) {
+        return Err(ApiError::bad_request(
+            "INVALID_CHANNEL_ID",
+            "channel ids are 1-64 characters of A-Z a-z 0-9 _ . -",
+        ));
+    }
+    let (_, body) = read_body(req, 64 * 1024).await?;
+    let config = crate::ingress::channel_config(&body)?;
+    let id = id.to_string();
+    let (rec, created) = state
+        .writer
+        .call(|reply| Op::PutChannel { id, config, reply })
+        .await?;
+    let view = crate::ingress::channel_view(&rec);
+    state.channels.set(rec);
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    json_ok(status, view)
 }
 
 async fn set_paused(state: &Arc<AppState>, id: &str, paused: bool) -> Result<Resp, ApiError> {

@@ -29,6 +29,9 @@ pub struct ServeArgs {
     /// TCP address of the producer/admin API, or `off` [default: 127.0.0.1:8425].
     #[arg(long, env = "COURIER_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// TCP address of the inbound webhook ingress (`/webhook/{channel}`), or `off` [default: off].
+    #[arg(long, env = "COURIER_INGRESS_LISTEN", value_name = "ADDR")]
+    pub ingress_listen: Option<String>,
     /// Extra CA certificates (PEM) trusted for deliveries, besides the web roots.
     #[arg(long, env = "COURIER_CA_FILE", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
@@ -45,6 +48,9 @@ pub struct ServeArgs {
     /// Longest `Retry-After` of a 429 that is honoured [default: 5m].
     #[arg(long, env = "COURIER_RETRY_AFTER_MAX", value_name = "DURATION")]
     pub retry_after_max: Option<String>,
+    /// Journal page cache, in MiB [default: 64].
+    #[arg(long, env = "COURIER_CACHE_MIB", value_name = "MIB")]
+    pub cache_mib: Option<usize>,
     /// Log filter, e.g. `info` or `courier=debug` [default: info].
     #[arg(long, env = "COURIER_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -57,11 +63,13 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub socket: Option<PathBuf>,
     pub listen: Option<String>,
+    pub ingress_listen: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub allow_http: Option<bool>,
     pub max_body_bytes: Option<usize>,
     pub shutdown_grace: Option<String>,
     pub retry_after_max: Option<String>,
+    pub cache_mib: Option<usize>,
     pub log: Option<String>,
 }
 
@@ -72,11 +80,15 @@ pub struct Config {
     pub socket: PathBuf,
     /// `None` when TCP is off.
     pub listen: Option<SocketAddr>,
+    /// `None` when the ingress is off.
+    pub ingress_listen: Option<SocketAddr>,
     pub ca_file: Option<PathBuf>,
     pub allow_http: bool,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub retry_after_max: Duration,
+    /// Journal page cache in bytes.
+    pub cache_bytes: usize,
     pub log: String,
 }
 
@@ -86,11 +98,13 @@ impl Default for Config {
             data_dir: PathBuf::from("./courier-data"),
             socket: PathBuf::from("./courier.sock"),
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 8425))),
+            ingress_listen: None,
             ca_file: None,
             allow_http: false,
             max_body_bytes: 1 << 20,
             shutdown_grace: Duration::from_secs(10),
             retry_after_max: Duration::from_secs(300),
+            cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
             log: "info".into(),
         }
     }
@@ -117,15 +131,12 @@ impl Config {
     /// Merge without reading files (exposed for tests).
     pub fn merge(args: &ServeArgs, file: FileConfig) -> Result<Config, ConfigError> {
         let d = Config::default();
-        let listen = match args.listen.clone().or(file.listen) {
-            None => d.listen,
-            Some(s) if matches!(s.trim(), "off" | "none" | "") => None,
-            Some(s) => Some(s.trim().parse::<SocketAddr>().map_err(|_| {
-                ConfigError(format!(
-                    "listen: {s:?} is not an address like 127.0.0.1:8425 (or \"off\")"
-                ))
-            })?),
-        };
+        let listen = parse_listen("listen", args.listen.clone().or(file.listen), d.listen)?;
+        let ingress_listen = parse_listen(
+            "ingress_listen",
+            args.ingress_listen.clone().or(file.ingress_listen),
+            d.ingress_listen,
+        )?;
         let dur = |name: &str, v: Option<String>, def: Duration| -> Result<Duration, ConfigError> {
             match v {
                 None => Ok(def),
@@ -139,6 +150,15 @@ impl Config {
         if max_body_bytes == 0 || max_body_bytes > MAX_BODY_LIMIT {
             return Err(ConfigError(format!(
                 "max_body_bytes: {max_body_bytes} is outside 1..={MAX_BODY_LIMIT}"
+            )));
+        }
+        let cache_mib = args
+            .cache_mib
+            .or(file.cache_mib)
+            .unwrap_or(d.cache_bytes >> 20);
+        if !(1..=65_536).contains(&cache_mib) {
+            return Err(ConfigError(format!(
+                "cache_mib: {cache_mib} is outside 1..=65536"
             )));
         }
         let ca_file = args.ca_file.clone().or(file.ca_file);
@@ -172,6 +192,7 @@ impl Config {
             data_dir,
             socket,
             listen,
+            ingress_listen,
             ca_file,
             allow_http: args.allow_http.or(file.allow_http).unwrap_or(d.allow_http),
             max_body_bytes,
@@ -185,8 +206,25 @@ impl Config {
                 args.retry_after_max.clone().or(file.retry_after_max),
                 d.retry_after_max,
             )?,
+            cache_bytes: cache_mib << 20,
             log: args.log.clone().or(file.log).unwrap_or(d.log),
         })
+    }
+}
+
+fn parse_listen(
+    name: &str,
+    v: Option<String>,
+    default: Option<SocketAddr>,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) if matches!(s.trim(), "off" | "none" | "") => Ok(None),
+        Some(s) => s.trim().parse::<SocketAddr>().map(Some).map_err(|_| {
+            ConfigError(format!(
+                "{name}: {s:?} is not an address like 127.0.0.1:8425 (or \"off\")"
+            ))
+        }),
     }
 }
 

@@ -56,7 +56,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     let transport = HttpTransport::new(cfg.ca_file.as_deref(), cfg.allow_http)
         .map_err(|e| DaemonError::Config(e.to_string()))?;
     create_private_dir(&cfg.data_dir)?;
-    let db = DbHandle::open(&cfg.data_dir.join(store::DB_FILE))
+    let db = DbHandle::open_with_cache(&cfg.data_dir.join(store::DB_FILE), cfg.cache_bytes)
         .map_err(|e| DaemonError::Runtime(format!("cannot open the journal: {e}")))?;
     let metrics = install_metrics();
 
@@ -90,12 +90,17 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         allow_http: cfg.allow_http,
         stopping: AtomicBool::new(false),
         metrics,
+        channels: crate::ingress::Channels::load(
+            db.channels()
+                .map_err(|e| DaemonError::Runtime(format!("cannot read channels: {e}")))?,
+        ),
     });
 
     let unix = bind_unix(&cfg.socket)?;
     let mut listeners = JoinSet::new();
     listeners.spawn(accept_loop(
         Listener::Unix(unix),
+        Role::Admin,
         state.clone(),
         stop.clone(),
     ));
@@ -108,7 +113,27 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
             .local_addr()
             .map_err(|e| DaemonError::Runtime(e.to_string()))?;
         tracing::info!(addr = %local, "API listening on TCP");
-        listeners.spawn(accept_loop(Listener::Tcp(tcp), state.clone(), stop.clone()));
+        listeners.spawn(accept_loop(
+            Listener::Tcp(tcp),
+            Role::Admin,
+            state.clone(),
+            stop.clone(),
+        ));
+    }
+    if let Some(addr) = cfg.ingress_listen {
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|e| DaemonError::Runtime(format!("cannot listen on {addr}: {e}")))?;
+        let local = tcp
+            .local_addr()
+            .map_err(|e| DaemonError::Runtime(e.to_string()))?;
+        tracing::info!(addr = %local, "inbound webhook ingress listening on TCP");
+        listeners.spawn(accept_loop(
+            Listener::Tcp(tcp),
+            Role::Ingress,
+            state.clone(),
+            stop.clone(),
+        ));
     }
     tracing::info!(data_dir = %cfg.data_dir.display(), backlog, "courier started");
 
@@ -182,7 +207,16 @@ enum Listener {
     Unix(UnixListener),
 }
 
-async fn accept_loop(l: Listener, state: Arc<AppState>, stop: watch::Receiver<bool>) {
+/// Which routes a listener serves.
+#[derive(Clone, Copy)]
+enum Role {
+    /// The producer/admin API.
+    Admin,
+    /// Only `/webhook/{channel}` (and `/livez`).
+    Ingress,
+}
+
+async fn accept_loop(l: Listener, role: Role, state: Arc<AppState>, stop: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
     let mut stopped = stop.clone();
     loop {
@@ -191,10 +225,10 @@ async fn accept_loop(l: Listener, state: Arc<AppState>, stop: watch::Receiver<bo
             r = accept(&l) => match r {
                 Ok(Accepted::Tcp(s)) => {
                     let _ = s.set_nodelay(true);
-                    conns.spawn(serve_conn(s, state.clone(), stop.clone()));
+                    conns.spawn(serve_conn(s, role, state.clone(), stop.clone()));
                 }
                 Ok(Accepted::Unix(s)) => {
-                    conns.spawn(serve_conn(s, state.clone(), stop.clone()));
+                    conns.spawn(serve_conn(s, role, state.clone(), stop.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -226,11 +260,19 @@ async fn accept(l: &Listener) -> std::io::Result<Accepted> {
     }
 }
 
-async fn serve_conn<S>(stream: S, state: Arc<AppState>, mut stop: watch::Receiver<bool>)
+async fn serve_conn<S>(stream: S, role: Role, state: Arc<AppState>, mut stop: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = service_fn(move |req| api::handle(state.clone(), req));
+    let svc = service_fn(move |req| {
+        let state = state.clone();
+        async move {
+            match role {
+                Role::Admin => api::handle(state, req).await,
+                Role::Ingress => crate::ingress::handle(state, req).await,
+            }
+        }
+    });
     let conn = http1::Builder::new()
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), svc);

@@ -54,6 +54,15 @@ impl ApiError {
         .hint("list dead letters with GET /v1/dead-letters (courier dlq list)")
     }
 
+    pub fn channel_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "CHANNEL_NOT_FOUND",
+            format!("channel {id:?} does not exist"),
+        )
+        .hint("create it with PUT /v1/channels/{id}")
+    }
+
     pub fn shutting_down() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -85,6 +94,7 @@ impl From<crate::store::StoreError> for ApiError {
         match e {
             E::EndpointNotFound(id) => ApiError::endpoint_not_found(&id),
             E::DeadLetterNotFound(id) => ApiError::dead_letter_not_found(&id),
+            E::ChannelNotFound(id) => ApiError::channel_not_found(&id),
             E::EndpointNotEmpty { id, backlog } => ApiError::new(
                 StatusCode::CONFLICT,
                 "ENDPOINT_NOT_EMPTY",

@@ -3,7 +3,9 @@
 //! The data path, in module order: [`api`] takes requests (Unix socket and TCP) →
 //! [`store::writer`] makes them durable with group commit → [`scheduler`] decides what to send
 //! when → [`delivery`] performs signed HTTPS attempts → results go back through the writer.
-//! Pure policy lives in [`retry`], [`signing`], [`record`] and [`duration`].
+//! Incoming webhooks from outside platforms enter through [`ingress`] (rate limited with
+//! [`ratelimit`], HMAC-verified) and join the same path as producers' events.
+//! Pure policy lives in [`retry`], [`signing`], [`record`], [`ratelimit`] and [`duration`].
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -14,7 +16,9 @@ pub mod delivery;
 pub mod duration;
 pub mod error;
 pub mod ids;
+pub mod ingress;
 pub mod model;
+pub mod ratelimit;
 pub mod record;
 pub mod retry;
 pub mod scheduler;

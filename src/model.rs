@@ -111,3 +111,28 @@ pub struct IdempotentHit {
     pub seq: u64,
     pub created_ms: u64,
 }
+
+/// Default inbound rate per channel (Custom Messenger: 100 messages a second).
+pub const DEFAULT_CHANNEL_RATE: u32 = 100;
+
+/// An ingress channel: where incoming webhooks of one outside platform go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelConfig {
+    /// The endpoint accepted messages are enqueued to.
+    pub endpoint: String,
+    /// When set, requests must carry a valid `X-HAPP-Signature`.
+    pub secret: Option<String>,
+    /// Requests a second (token bucket rate).
+    pub rate_limit: u32,
+    /// Bucket size (requests accepted in a burst).
+    pub burst: u32,
+}
+
+/// A channel as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelRecord {
+    pub id: String,
+    pub config: ChannelConfig,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}

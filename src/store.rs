@@ -28,6 +28,7 @@
 //! | `dead_records` | event id                | [`crate::record`] bytes of the dead letter |
 //! | `attempts`     | (endpoint, n)           | postcard [`AttemptRecord`], newest [`ATTEMPT_LOG_KEEP`] per endpoint |
 //! | `idempotency`  | (endpoint, key)         | postcard [`IdempotentHit`]              |
+//! | `channels`     | channel id              | postcard [`ChannelRecord`] (ingress)    |
 
 pub mod writer;
 
@@ -37,7 +38,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::model::{AttemptRecord, DeadLetter, EndpointRecord, EventProgress};
+use crate::model::{AttemptRecord, ChannelRecord, DeadLetter, EndpointRecord, EventProgress};
 use crate::record::{self, EventMeta, Record};
 
 pub use writer::{EnqueueOk, EnqueueReq, Notice, Op, ProgressOutcome, ProgressUpdate, Writer};
@@ -58,6 +59,7 @@ pub(crate) const DEAD_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::n
 pub(crate) const ATTEMPTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("attempts");
 pub(crate) const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("idempotency");
+pub(crate) const CHANNELS: TableDefinition<&str, &[u8]> = TableDefinition::new("channels");
 
 /// Errors of store operations. `Display` never contains payloads or secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +68,8 @@ pub enum StoreError {
     EndpointNotFound(String),
     #[error("dead letter {0:?} not found")]
     DeadLetterNotFound(String),
+    #[error("channel {0:?} not found")]
+    ChannelNotFound(String),
     #[error("endpoint {id:?} has {backlog} undelivered events")]
     EndpointNotEmpty { id: String, backlog: u64 },
     #[error("disk full")]
@@ -128,15 +132,25 @@ pub struct QueuedEvent {
 pub struct DbHandle {
     inner: Arc<RwLock<Option<Arc<Database>>>>,
     path: PathBuf,
+    cache_bytes: usize,
 }
 
+/// redb's page cache when nothing else is said (redb's own default is 1 GiB).
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 impl DbHandle {
-    /// Opens (or creates) the database at `path` and its tables.
+    /// Opens (or creates) the database at `path` and its tables, with the default cache.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = open_db(path)?;
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the database with a page cache of `cache_bytes`.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+        let db = open_db(path, cache_bytes)?;
         Ok(Self {
             inner: Arc::new(RwLock::new(Some(Arc::new(db)))),
             path: path.to_path_buf(),
+            cache_bytes,
         })
     }
 
@@ -172,7 +186,7 @@ impl DbHandle {
                 }
             }
         }
-        let db = open_db(&self.path)?;
+        let db = open_db(&self.path, self.cache_bytes)?;
         match self.inner.write() {
             Ok(mut g) => *g = Some(Arc::new(db)),
             Err(_) => return Err(StoreError::Unavailable("lock poisoned".into())),
@@ -189,6 +203,19 @@ impl DbHandle {
         for row in t.iter().map_err(StoreError::from_redb)? {
             let (_, v) = row.map_err(StoreError::from_redb)?;
             out.push(decode::<EndpointRecord>("endpoint", v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// All ingress channels, sorted by id.
+    pub fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
+        let db = self.get()?;
+        let tx = db.begin_read().map_err(StoreError::from_redb)?;
+        let t = tx.open_table(CHANNELS).map_err(StoreError::from_redb)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(StoreError::from_redb)? {
+            let (_, v) = row.map_err(StoreError::from_redb)?;
+            out.push(decode::<ChannelRecord>("channel", v.value())?);
         }
         Ok(out)
     }
@@ -301,17 +328,20 @@ impl DbHandle {
     }
 }
 
-fn open_db(path: &Path) -> Result<Database, StoreError> {
-    let db = Database::create(path).map_err(|e| {
-        let e: redb::Error = e.into();
-        match e {
-            redb::Error::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
-                "{} is already open (is another courier running on this data dir?)",
-                path.display()
-            )),
-            other => StoreError::from_redb(other),
-        }
-    })?;
+fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    let db = Database::builder()
+        .set_cache_size(cache_bytes)
+        .create(path)
+        .map_err(|e| {
+            let e: redb::Error = e.into();
+            match e {
+                redb::Error::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+                    "{} is already open (is another courier running on this data dir?)",
+                    path.display()
+                )),
+                other => StoreError::from_redb(other),
+            }
+        })?;
     let tx = db.begin_write().map_err(StoreError::from_redb)?;
     {
         let mut meta = tx.open_table(META).map_err(StoreError::from_redb)?;
@@ -338,6 +368,7 @@ fn open_db(path: &Path) -> Result<Database, StoreError> {
         tx.open_table(DEAD_RECORDS).map_err(StoreError::from_redb)?;
         tx.open_table(ATTEMPTS).map_err(StoreError::from_redb)?;
         tx.open_table(IDEMPOTENCY).map_err(StoreError::from_redb)?;
+        tx.open_table(CHANNELS).map_err(StoreError::from_redb)?;
     }
     tx.commit().map_err(StoreError::from_redb)?;
     Ok(db)

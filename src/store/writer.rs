@@ -19,11 +19,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use redb::{Durability, ReadableTable, Table, WriteTransaction};
 
 use super::{
-    ATTEMPT_LOG_KEEP, ATTEMPTS, DEAD, DEAD_RECORDS, DbHandle, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
-    PROGRESS, QueuedEvent, StoreError, decode, encode,
+    ATTEMPT_LOG_KEEP, ATTEMPTS, CHANNELS, DEAD, DEAD_RECORDS, DbHandle, ENDPOINTS, EVENTS,
+    IDEMPOTENCY, META, PROGRESS, QueuedEvent, StoreError, decode, encode,
 };
 use crate::model::{
-    AttemptRecord, DeadLetter, EndpointConfig, EndpointRecord, EventProgress, IdempotentHit,
+    AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
+    EventProgress, IdempotentHit,
 };
 use crate::record::{self, EventMeta};
 use crate::timefmt::now_ms;
@@ -133,6 +134,16 @@ pub enum Op {
         event_id: String,
         reply: Reply<()>,
     },
+    /// Creates or updates an ingress channel (its endpoint must exist).
+    PutChannel {
+        id: String,
+        config: ChannelConfig,
+        reply: Reply<(ChannelRecord, bool)>,
+    },
+    DeleteChannel {
+        id: String,
+        reply: Reply<()>,
+    },
     /// A durable commit barrier (used at shutdown).
     Sync(Reply<()>),
 }
@@ -235,6 +246,10 @@ enum Finished {
     Record(Reply<EndpointRecord>, Result<EndpointRecord, StoreError>),
     Unit(Reply<()>, Result<(), StoreError>),
     Replay(Reply<(String, u64)>, Result<(String, u64), StoreError>),
+    Channel(
+        Reply<(ChannelRecord, bool)>,
+        Result<(ChannelRecord, bool), StoreError>,
+    ),
 }
 
 impl Finished {
@@ -247,6 +262,7 @@ impl Finished {
             Finished::Record(r, v) => r.send(v).map_err(drop),
             Finished::Unit(r, v) => r.send(v).map_err(drop),
             Finished::Replay(r, v) => r.send(v).map_err(drop),
+            Finished::Channel(r, v) => r.send(v).map_err(drop),
         };
     }
 
@@ -258,6 +274,7 @@ impl Finished {
             Finished::Record(r, _) => r.send(Err(e)).map_err(drop),
             Finished::Unit(r, _) => r.send(Err(e)).map_err(drop),
             Finished::Replay(r, _) => r.send(Err(e)).map_err(drop),
+            Finished::Channel(r, _) => r.send(Err(e)).map_err(drop),
         };
     }
 
@@ -280,6 +297,7 @@ struct Tables<'t> {
     dead_records: Table<'t, &'static str, &'static [u8]>,
     attempts: Table<'t, (&'static str, u64), &'static [u8]>,
     idempotency: Table<'t, (&'static str, &'static str), &'static [u8]>,
+    channels: Table<'t, &'static str, &'static [u8]>,
 }
 
 impl<'t> Tables<'t> {
@@ -293,6 +311,7 @@ impl<'t> Tables<'t> {
             dead_records: tx.open_table(DEAD_RECORDS).map_err(StoreError::from_redb)?,
             attempts: tx.open_table(ATTEMPTS).map_err(StoreError::from_redb)?,
             idempotency: tx.open_table(IDEMPOTENCY).map_err(StoreError::from_redb)?,
+            channels: tx.open_table(CHANNELS).map_err(StoreError::from_redb)?,
         })
     }
 }
@@ -578,6 +597,38 @@ impl WriterState {
                     Ok(())
                 } else {
                     Err(StoreError::DeadLetterNotFound(event_id))
+                };
+                batch.finished.push(Finished::Unit(reply, r));
+            }
+            Op::PutChannel { id, config, reply } => {
+                let r = if self.endpoints.contains_key(&config.endpoint) {
+                    let existing: Option<ChannelRecord> =
+                        match t.channels.get(id.as_str()).map_err(se)? {
+                            Some(v) => Some(decode("channel", v.value())?),
+                            None => None,
+                        };
+                    let created = existing.is_none();
+                    let rec = ChannelRecord {
+                        id: id.clone(),
+                        config,
+                        created_ms: existing.map_or(now, |e| e.created_ms),
+                        updated_ms: now,
+                    };
+                    t.channels
+                        .insert(id.as_str(), encode(&rec).as_slice())
+                        .map_err(se)?;
+                    Ok((rec, created))
+                } else {
+                    Err(StoreError::EndpointNotFound(config.endpoint))
+                };
+                batch.finished.push(Finished::Channel(reply, r));
+            }
+            Op::DeleteChannel { id, reply } => {
+                let existed = t.channels.remove(id.as_str()).map_err(se)?.is_some();
+                let r = if existed {
+                    Ok(())
+                } else {
+                    Err(StoreError::ChannelNotFound(id))
                 };
                 batch.finished.push(Finished::Unit(reply, r));
             }
@@ -897,6 +948,8 @@ fn fail_ops(ops: Vec<Op>, e: &StoreError) {
             Op::DeleteEndpoint { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::Replay { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::Purge { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
+            Op::PutChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
+            Op::DeleteChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::Sync(reply) => reply.send(Err(e.clone())).map_err(drop),
             Op::Progress(_) => Ok(()),
         };

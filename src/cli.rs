@@ -165,6 +165,144 @@ pub struct SendArgs {
     pub idempotency_key: Option<String>,
 }
 
+/// Manage inbound webhook channels (the ingress).
+#[derive(clap::Subcommand, Debug)]
+pub enum ChannelCmd {
+    /// Create or update a channel: incoming webhooks on /webhook/ID go to ENDPOINT.
+    Add {
+        /// Channel id: 1-64 characters of A-Z a-z 0-9 _ . -
+        id: String,
+        /// The endpoint accepted messages are enqueued to.
+        endpoint: String,
+        /// Secret incoming requests must be signed with (prefer --secret-file).
+        #[arg(long, value_name = "S", conflicts_with = "secret_file")]
+        secret: Option<String>,
+        /// Read the secret from a file (trailing newline trimmed).
+        #[arg(long, value_name = "PATH")]
+        secret_file: Option<PathBuf>,
+        /// Requests a second [default: 100].
+        #[arg(long, value_name = "N")]
+        rate_limit: Option<u32>,
+        /// Requests accepted in a burst [default: the rate].
+        #[arg(long, value_name = "N")]
+        burst: Option<u32>,
+    },
+    /// List channels.
+    List,
+    /// Show one channel.
+    Show { id: String },
+    /// Delete a channel.
+    Remove { id: String },
+}
+
+/// Runs a `channel` subcommand; returns the process exit code.
+pub async fn channel(opts: &ClientOpts, cmd: ChannelCmd) -> i32 {
+    finish(run_channel(opts, cmd).await)
+}
+
+async fn run_channel(opts: &ClientOpts, cmd: ChannelCmd) -> Result<(), Failure> {
+    let path = |id: &str| format!("/v1/channels/{}", encode_segment(id));
+    match cmd {
+        ChannelCmd::Add {
+            id,
+            endpoint,
+            secret,
+            secret_file,
+            rate_limit,
+            burst,
+        } => {
+            let secret = resolve_credential(secret, secret_file.as_deref(), "secret").await?;
+            let mut body = serde_json::json!({ "endpoint": endpoint });
+            if let Some(s) = secret {
+                body["secret"] = Value::String(s);
+            }
+            if let Some(r) = rate_limit {
+                body["rate_limit"] = r.into();
+            }
+            if let Some(b) = burst {
+                body["burst"] = b.into();
+            }
+            let body = serde_json::to_vec(&body)
+                .map_err(|e| Failure::Input(format!("cannot encode request: {e}")))?;
+            let call = Call::new(Method::PUT, path(&id))
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body);
+            let answer = request(opts, call).await?;
+            let verb = if answer.status == StatusCode::CREATED {
+                "created"
+            } else {
+                "updated"
+            };
+            output(opts, &answer, |v| {
+                Ok(format!("{verb} channel {id}\n{}", render_channel(v)))
+            })
+        }
+        ChannelCmd::List => {
+            let answer = request(opts, Call::new(Method::GET, "/v1/channels".into())).await?;
+            output(opts, &answer, |v| {
+                let rows: Vec<Vec<String>> = list_field(v, "channels")?
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            field(c, "id"),
+                            field(c, "endpoint"),
+                            field(c, "rate_limit"),
+                            field(c, "burst"),
+                            if c["secret_set"] == Value::Bool(true) {
+                                "yes".into()
+                            } else {
+                                "no".into()
+                            },
+                            field(c, "webhook_path"),
+                        ]
+                    })
+                    .collect();
+                Ok(render_table(
+                    &[
+                        "ID",
+                        "ENDPOINT",
+                        "RATE_LIMIT",
+                        "BURST",
+                        "SIGNED",
+                        "WEBHOOK_PATH",
+                    ],
+                    &rows,
+                ))
+            })
+        }
+        ChannelCmd::Show { id } => {
+            let answer = request(opts, Call::new(Method::GET, path(&id))).await?;
+            output(opts, &answer, |v| Ok(render_channel(v)))
+        }
+        ChannelCmd::Remove { id } => {
+            let answer = request(opts, Call::new(Method::DELETE, path(&id))).await?;
+            output(opts, &answer, |_| Ok(format!("removed channel {id}\n")))
+        }
+    }
+}
+
+fn render_channel(v: &Value) -> String {
+    let mut out = String::new();
+    for key in [
+        "id",
+        "endpoint",
+        "rate_limit",
+        "burst",
+        "webhook_path",
+        "created_at",
+        "updated_at",
+    ] {
+        out.push_str(&format!("{key}: {}\n", field(v, key)));
+    }
+    let signed = if v["secret_set"] == Value::Bool(true) {
+        "set"
+    } else {
+        "not set"
+    };
+    out.push_str(&format!("secret: {signed}\n"));
+    out
+}
+
 /// Runs an `endpoint` subcommand; returns the process exit code.
 pub async fn endpoint(opts: &ClientOpts, cmd: EndpointCmd) -> i32 {
     finish(run_endpoint(opts, cmd).await)

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use courier::cli::{self, ClientOpts, DlqCmd, EndpointCmd, SendArgs};
+use courier::cli::{self, ChannelCmd, ClientOpts, DlqCmd, EndpointCmd, SendArgs};
 use courier::config::{Config, EXIT_CONFIG, ServeArgs};
 use courier::daemon::{self, DaemonError};
 
@@ -33,6 +33,13 @@ enum Command {
         #[command(flatten)]
         args: SendArgs,
     },
+    /// Manage inbound webhook channels (the ingress).
+    Channel {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(subcommand)]
+        cmd: ChannelCmd,
+    },
     /// Inspect, replay and purge dead letters.
     Dlq {
         #[command(flatten)]
@@ -49,6 +56,7 @@ fn main() -> ExitCode {
         Command::Endpoint { opts, cmd } => client(|rt| rt.block_on(cli::endpoint(&opts, cmd))),
         Command::Send { opts, args } => client(|rt| rt.block_on(cli::send(&opts, args))),
         Command::Dlq { opts, cmd } => client(|rt| rt.block_on(cli::dlq(&opts, cmd))),
+        Command::Channel { opts, cmd } => client(|rt| rt.block_on(cli::channel(&opts, cmd))),
     }
 }
 

@@ -245,6 +245,26 @@ async fn channels_need_an_existing_endpoint_and_survive_restarts() {
     d.spawn().await;
     let a = d.req("GET", "/v1/channels/c1", None).await;
     assert_eq!(a.json["rate_limit"], 5);
+    let (code, out, _) = d.cli(&["channel", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("c1") && out.contains("happ"), "{out}");
+    let (code, out, err) = d.cli(&[
+        "channel",
+        "add",
+        "c2",
+        "happ",
+        "--secret",
+        "zzz-secret",
+        "--rate-limit",
+        "7",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rate_limit: 7") && !out.contains("zzz-secret"),
+        "{out}"
+    );
+    let (code, _, _) = d.cli(&["channel", "remove", "c2"]);
+    assert_eq!(code, 0);
     let a = d.req("DELETE", "/v1/channels/c1", None).await;
     assert_eq!(a.status, 204);
     let a = d.req("GET", "/v1/channels/c1", None).await;

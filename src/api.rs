@@ -428,6 +428,11 @@ pub fn endpoint_config(
             .hint(r#"send {"url": "https://…", "secret": "…", "timeout": "5s", "retry_schedule": ["5s","15s","60s"], "max_in_flight": 1}"#)
     })?;
     validate_url(&b.url, allow_http)?;
+    // Schemes are case-insensitive (RFC 3986); store the canonical lowercase form.
+    let url = match b.url.split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+        None => b.url.clone(),
+    };
     let secret = match b.secret {
         None => current.and_then(|c| c.secret.clone()),
         Some(v) => v,
@@ -516,7 +521,7 @@ pub fn endpoint_config(
         ));
     }
     Ok(EndpointConfig {
-        url: b.url,
+        url,
         secret,
         password,
         timeout_ms,

@@ -105,32 +105,26 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         stop.clone(),
     ));
     tracing::info!(socket = %cfg.socket.display(), "API listening on the Unix socket");
-    if let Some(addr) = cfg.listen {
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|e| DaemonError::Runtime(format!("cannot listen on {addr}: {e}")))?;
-        let local = tcp
-            .local_addr()
-            .map_err(|e| DaemonError::Runtime(e.to_string()))?;
-        tracing::info!(addr = %local, "API listening on TCP");
-        listeners.spawn(accept_loop(
-            Listener::Tcp(tcp),
-            Role::Admin,
-            state.clone(),
-            stop.clone(),
-        ));
-    }
-    if let Some(addr) = cfg.ingress_listen {
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|e| DaemonError::Runtime(format!("cannot listen on {addr}: {e}")))?;
-        let local = tcp
-            .local_addr()
-            .map_err(|e| DaemonError::Runtime(e.to_string()))?;
-        tracing::info!(addr = %local, "inbound webhook ingress listening on TCP");
-        listeners.spawn(accept_loop(
-            Listener::Tcp(tcp),
+    let tcp = [
+        (cfg.listen, Role::Admin, "API listening on TCP"),
+        (
+            cfg.ingress_listen,
             Role::Ingress,
+            "inbound webhook ingress listening on TCP",
+        ),
+    ];
+    for (addr, role, what) in tcp {
+        let Some(addr) = addr else { continue };
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|e| DaemonError::Runtime(format!("cannot listen on {addr}: {e}")))?;
+        let local = tcp
+            .local_addr()
+            .map_err(|e| DaemonError::Runtime(e.to_string()))?;
+        tracing::info!(addr = %local, "{what}");
+        listeners.spawn(accept_loop(
+            Listener::Tcp(tcp),
+            role,
             state.clone(),
             stop.clone(),
         ));

@@ -173,15 +173,7 @@ async fn scaled_down_schedule_is_followed_then_dead_letter() {
         );
     }
     // Dead letter with the right reason, and no fifth attempt.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let dl = loop {
-        let dl = d.dead_letters().await;
-        if !dl.is_empty() {
-            break dl;
-        }
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
+    let dl = d.wait_dead_letters(1, Duration::from_secs(10)).await;
     assert_eq!(dl[0]["id"], id.as_str());
     assert_eq!(dl[0]["reason"], "MAX_RETRIES_EXCEEDED");
     assert_eq!(dl[0]["attempts"], 4);
@@ -267,11 +259,7 @@ async fn replay_after_recovery_keeps_the_event_id() {
     d.put_endpoint("acme", json!({"url": r.url("/hook"), "retry_schedule": []}))
         .await;
     let (id, _) = d.send("acme", "{\"order\":1047}").await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while d.dead_letters().await.is_empty() {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    d.wait_dead_letters(1, Duration::from_secs(10)).await;
     // A 400 is the receiver rejecting this event, not an outage: the endpoint stays active.
     assert_eq!(d.endpoint("acme").await["state"], "active");
     r.set_plan(Plan::always(Behavior::Status(200)));
@@ -330,11 +318,7 @@ async fn dead_letter_cli_lists_shows_replays_and_purges() {
         .await;
     let (a, _) = d.send("acme", r#"{"a":1}"#).await;
     let (b, _) = d.send("acme", r#"{"b":2}"#).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while d.dead_letters().await.len() < 2 {
-        assert!(std::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    d.wait_dead_letters(2, Duration::from_secs(10)).await;
     let (code, out, _) = d.cli(&["dlq", "list", "--endpoint", "acme"]);
     assert_eq!(code, 0);
     assert!(

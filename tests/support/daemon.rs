@@ -211,6 +211,23 @@ impl Daemon {
             .unwrap_or_default()
     }
 
+    /// Waits until there are at least `n` dead letters; returns them.
+    pub async fn wait_dead_letters(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let dl = self.dead_letters().await;
+            if dl.len() >= n {
+                return dl;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} dead letters: {dl:?}",
+                dl.len()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Runs the CLI against this daemon; returns (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(BIN)

@@ -382,3 +382,94 @@ async fn unknown_endpoint_is_refused_by_the_journal() {
     let e = writer.call(|r| Op::Enqueue(req, r)).await.unwrap_err();
     assert_eq!(e, StoreError::EndpointNotFound("nope".into()));
 }
+
+#[tokio::test(start_paused = true)]
+async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
+    const N: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = DbHandle::open(&dir.path().join("t.redb")).unwrap();
+    let (handle, rx) = Scheduler::channel();
+    let h2 = handle.clone();
+    let (writer, _thread) = Writer::spawn(db.clone(), Box::new(move |n| h2.notify(n))).unwrap();
+    let mut recs = Vec::new();
+    for i in 0..N {
+        let config = EndpointConfig {
+            url: format!("https://receiver.test/ep{i}"),
+            secret: None,
+            password: None,
+            timeout_ms: 5000,
+            retry_schedule_ms: vec![10_000],
+            max_in_flight: 1,
+        };
+        let (rec, _) = writer
+            .call(|reply| Op::PutEndpoint {
+                id: format!("ep{i}"),
+                config,
+                reply,
+            })
+            .await
+            .unwrap();
+        recs.push(rec);
+    }
+    let log: Log = Arc::default();
+    // Every first attempt fails; the retry 10 s later succeeds.
+    let transport = Arc::new(Scripted {
+        t0: Instant::now(),
+        log: log.clone(),
+        calls: Mutex::new(0),
+        f: Box::new(|_, attempt, _| {
+            if attempt == 1 {
+                (Ok(503), ms(1), None)
+            } else {
+                (Ok(200), ms(1), None)
+            }
+        }),
+    });
+    let sched = Scheduler::new(
+        SchedulerConfig::default(),
+        db.clone(),
+        writer.clone(),
+        transport,
+        recs,
+    );
+    tokio::spawn(sched.run(rx));
+    let mut reqs = Vec::new();
+    for i in 0..N {
+        let meta = EventMeta {
+            id: format!("evt_{i:026}"),
+            enqueued_at_ms: 0,
+            content_type: "application/json".into(),
+            event_type: None,
+        };
+        reqs.push(EnqueueReq::new(format!("ep{i}"), meta, "{}".into(), None).unwrap());
+    }
+    // Wait for the writer by yielding, not parking: a parked runtime with paused time would
+    // auto-advance to the next timer (a 10 s retry) while the writer thread works.
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    writer.send(Op::EnqueueBatch(reqs, tx)).unwrap();
+    loop {
+        match rx.try_recv() {
+            Ok(r) => {
+                r.unwrap();
+                break;
+            }
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
+            Err(e) => panic!("writer gone: {e}"),
+        }
+    }
+    // All first attempts fail within a second; then every endpoint waits for its retry.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(log.lock().unwrap().len(), N);
+    let views = handle.inspect(None).await;
+    assert_eq!(views.iter().map(|v| v.backlog).sum::<u64>(), N as u64);
+    assert!(views.iter().all(|v| v.in_flight == 0));
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    assert!(tasks < 10, "{tasks} tasks alive for {N} waiting endpoints");
+    // The retries all go out and succeed.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(log.lock().unwrap().len(), 2 * N);
+    let views = handle.inspect(None).await;
+    assert_eq!(views.iter().map(|v| v.backlog).sum::<u64>(), 0);
+}

@@ -390,31 +390,21 @@ fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Stri
     Ok(Some(Option::<String>::deserialize(d)?))
 }
 
-/// serde's message without any quoted input (which might be a secret).
+/// serde's message without any quoted input (which might be a secret). serde renders an
+/// offending string as `string "<raw text>"` — raw, so it may itself hold quotes — followed by
+/// `, expected …` or ` at line …`; everything between is cut.
 pub(crate) fn redact_serde(e: &serde_json::Error) -> String {
     let s = e.to_string();
-    let mut out = String::with_capacity(s.len());
-    let mut in_quote = false;
-    let mut after_string_kw = false;
-    for (i, c) in s.char_indices() {
-        if c == '"' {
-            if !in_quote && s[..i].ends_with("string ") {
-                after_string_kw = true;
-                out.push_str("\"…");
-            } else if in_quote && after_string_kw {
-                after_string_kw = false;
-            }
-            in_quote = !in_quote;
-            if !after_string_kw {
-                out.push(c);
-            }
-            continue;
-        }
-        if !(in_quote && after_string_kw) {
-            out.push(c);
-        }
-    }
-    out
+    let Some(start) = s.find("string \"") else {
+        return s;
+    };
+    let open = start + "string \"".len();
+    let tail = s[open..]
+        .rfind("\", expected")
+        .or_else(|| s[open..].rfind("\" at line"))
+        .map(|i| &s[open + i + 1..])
+        .unwrap_or("");
+    format!("{}…\"{tail}", &s[..open])
 }
 
 /// Validates an endpoint body into a configuration, merging over `current`.
@@ -548,6 +538,17 @@ pub fn validate_url(url: &str, allow_http: bool) -> Result<(), ApiError> {
     }
     if auth.host().is_empty() {
         return Err(bad("url has no host"));
+    }
+    // The http crate accepts any characters after the colon and hyper then falls back to the
+    // default port, so `https://api:8443x/` would quietly go to 443: check the port here.
+    let after_host = match auth.as_str().rfind(']') {
+        Some(i) => &auth.as_str()[i + 1..],
+        None => auth.as_str(),
+    };
+    if let Some((_, port)) = after_host.rsplit_once(':')
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Err(bad("url port must be a number from 1 to 65535"));
     }
     match uri.scheme_str() {
         Some("https") => Ok(()),

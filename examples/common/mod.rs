@@ -1,0 +1,575 @@
+//! Shared plumbing of the benchmark examples: a keep-alive HTTP/1.1 client over TCP or a Unix
+//! socket, the `courier` release binary as a child process (with cleanup), percentiles, and
+//! small argument helpers. Included with `#[path = "common/mod.rs"] mod common;`.
+#![allow(dead_code)]
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+/// Where the API is.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Tcp(a) => write!(f, "tcp://{a}"),
+            Target::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection (the driver runs in a spawned task).
+pub type Sender = SendRequest<Full<Bytes>>;
+
+/// Opens a connection.
+pub async fn connect(t: &Target) -> io::Result<Sender> {
+    match t {
+        Target::Tcp(a) => {
+            let s = tokio::net::TcpStream::connect(a).await?;
+            s.set_nodelay(true)?;
+            handshake(s).await
+        }
+        Target::Unix(p) => handshake(tokio::net::UnixStream::connect(p).await?).await,
+    }
+}
+
+async fn handshake<S>(s: S) -> io::Result<Sender>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .map_err(io::Error::other)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// Sends one request on `sender` and reads the whole answer.
+pub async fn send(
+    sender: &mut Sender,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Bytes,
+) -> io::Result<(u16, Bytes)> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, "localhost");
+    if let Some(ct) = content_type {
+        b = b.header(hyper::header::CONTENT_TYPE, ct);
+    }
+    let req = b.body(Full::new(body)).map_err(io::Error::other)?;
+    sender.ready().await.map_err(io::Error::other)?;
+    let resp = sender.send_request(req).await.map_err(io::Error::other)?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(io::Error::other)?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// A small admin client on one connection, reconnecting when the connection went away.
+pub struct Api {
+    target: Target,
+    sender: Option<Sender>,
+}
+
+impl Api {
+    pub fn new(target: Target) -> Api {
+        Api {
+            target,
+            sender: None,
+        }
+    }
+
+    /// `(status, JSON or Null)`.
+    pub async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: &str,
+    ) -> io::Result<(u16, Value)> {
+        let (s, raw) = self
+            .raw(method, path, Bytes::copy_from_slice(body.as_bytes()))
+            .await?;
+        Ok((s, serde_json::from_slice(&raw).unwrap_or(Value::Null)))
+    }
+
+    pub async fn raw(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> io::Result<(u16, Bytes)> {
+        for attempt in 0..2 {
+            if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+                self.sender = Some(connect(&self.target).await?);
+            }
+            let Some(sender) = self.sender.as_mut() else {
+                continue;
+            };
+            let ct = (!body.is_empty()).then_some("application/json");
+            match send(sender, method.clone(), path, ct, body.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(e) if attempt == 0 => {
+                    self.sender = None;
+                    eprintln!("api: {e}; reconnecting");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other("unreachable"))
+    }
+
+    /// Like `call` but a non-2xx answer is an error.
+    pub async fn ok(&mut self, method: Method, path: &str, body: &str) -> io::Result<Value> {
+        let (s, v) = self.call(method.clone(), path, body).await?;
+        if (200..300).contains(&s) {
+            Ok(v)
+        } else {
+            Err(io::Error::other(format!("{method} {path}: HTTP {s} {v}")))
+        }
+    }
+
+    /// Creates (or updates) `id` pointing at `url` with max_in_flight 1.
+    pub async fn put_endpoint(&mut self, id: &str, url: &str) -> io::Result<()> {
+        let body = serde_json::json!({"url": url, "max_in_flight": 1}).to_string();
+        self.ok(Method::PUT, &format!("/v1/endpoints/{id}"), &body)
+            .await
+            .map(drop)
+    }
+
+    pub async fn set_paused(&mut self, id: &str, paused: bool) -> io::Result<()> {
+        let action = if paused { "pause" } else { "resume" };
+        self.ok(Method::POST, &format!("/v1/endpoints/{id}/{action}"), "")
+            .await
+            .map(drop)
+    }
+
+    pub async fn backlog(&mut self, id: &str) -> io::Result<u64> {
+        let v = self
+            .ok(Method::GET, &format!("/v1/endpoints/{id}"), "")
+            .await?;
+        v["backlog"]
+            .as_u64()
+            .ok_or_else(|| io::Error::other(format!("no backlog in {v}")))
+    }
+
+    /// The `courier_writer_*` lines of `/metrics`, for evidence in reports.
+    pub async fn writer_metrics(&mut self) -> io::Result<String> {
+        let (_, raw) = self.raw(Method::GET, "/metrics", Bytes::new()).await?;
+        let text = String::from_utf8_lossy(&raw);
+        Ok(text
+            .lines()
+            .filter(|l| {
+                (l.starts_with("courier_writer") || l.starts_with("courier_attempt_seconds"))
+                    && !l.starts_with('#')
+            })
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+}
+
+/// Path of the release binary (`COURIER_BIN` overrides).
+pub fn courier_bin() -> PathBuf {
+    std::env::var_os("COURIER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/target/release/courier"
+            ))
+        })
+}
+
+/// The real daemon as a child process in `dir` (data in `dir/data`, socket `dir/courier.sock`,
+/// log `dir/daemon.log`). Dropping it stops it (SIGTERM, then SIGKILL after 5 s). When
+/// `COURIER_BENCH_PIDDIR` is set, the pid is written there so a shell trap can clean up even if
+/// this process is killed.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub data: PathBuf,
+    pub listen: Option<String>,
+    child: Option<Child>,
+    pidfile: Option<PathBuf>,
+}
+
+impl Daemon {
+    pub fn spawn(dir: &Path, listen: Option<&str>) -> io::Result<Daemon> {
+        let mut d = Daemon {
+            dir: dir.to_path_buf(),
+            socket: dir.join("courier.sock"),
+            data: dir.join("data"),
+            listen: listen.map(str::to_owned),
+            child: None,
+            pidfile: None,
+        };
+        d.start()?;
+        Ok(d)
+    }
+
+    /// (Re)starts the process on the same data dir.
+    pub fn start(&mut self) -> io::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("daemon.log"))?;
+        let bin = courier_bin();
+        let child = Command::new(&bin)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--listen")
+            .arg(self.listen.as_deref().unwrap_or("off"))
+            .arg("--allow-http")
+            .env("COURIER_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| io::Error::other(format!("cannot start {}: {e}", bin.display())))?;
+        if let Some(dir) = std::env::var_os("COURIER_BENCH_PIDDIR") {
+            let p = PathBuf::from(dir).join(child.id().to_string());
+            let _ = std::fs::write(&p, child.id().to_string());
+            self.pidfile = Some(p);
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn api(&self) -> Api {
+        Api::new(Target::Unix(self.socket.clone()))
+    }
+
+    /// Polls `/readyz` until 200; returns how long it took.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> io::Result<Duration> {
+        let started = Instant::now();
+        loop {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                return Err(io::Error::other(format!(
+                    "courier exited early ({st}); see {}",
+                    self.dir.join("daemon.log").display()
+                )));
+            }
+            if let Ok(mut s) = connect(&Target::Unix(self.socket.clone())).await
+                && let Ok((200, _)) = send(&mut s, Method::GET, "/readyz", None, Bytes::new()).await
+            {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > timeout {
+                return Err(io::Error::other("courier did not become ready"));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
+    pub fn status_kib(&self, field: &str) -> Option<u64> {
+        let pid = self.pid()?;
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        s.lines()
+            .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+
+    /// SIGTERM and wait (bounded); returns the time to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> io::Result<Duration> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(Duration::ZERO);
+        };
+        let started = Instant::now();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        loop {
+            if child.try_wait()?.is_some() {
+                break;
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                self.remove_pidfile();
+                return Err(io::Error::other("courier did not stop on SIGTERM; killed"));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.remove_pidfile();
+        Ok(started.elapsed())
+    }
+
+    fn remove_pidfile(&mut self) {
+        if let Some(p) = self.pidfile.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// Size of the journal file in bytes.
+    pub fn journal_bytes(&self) -> u64 {
+        std::fs::metadata(self.data.join("courier.redb"))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.terminate(Duration::from_secs(5));
+        }
+    }
+}
+
+/// `p` in 0..=100 of sorted values (nearest rank).
+pub fn pct<T: Copy + Default>(sorted: &[T], p: f64) -> T {
+    if sorted.is_empty() {
+        return T::default();
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Unix time in microseconds.
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// `10s`, `500ms`, `2m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("bad duration unit in {s:?} (ms, s, m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// A JSON event body of exactly `len` bytes (at least ~20): `{"n":N,"pad":"xxx…"}`. The
+/// receiver side reads `n` back with [`body_n`].
+pub fn event_body(n: u64, len: usize) -> String {
+    let head = format!("{{\"n\":{n},\"pad\":\"");
+    let pad = len.saturating_sub(head.len() + 2);
+    let mut s = String::with_capacity(len);
+    s.push_str(&head);
+    s.extend(std::iter::repeat_n('x', pad));
+    s.push_str("\"}");
+    s
+}
+
+/// Reads `n` from a body made by [`event_body`].
+pub fn body_n(body: &[u8]) -> Option<u64> {
+    let rest = body.strip_prefix(b"{\"n\":")?;
+    let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// A machine-readable result line for scripts/bench.sh.
+pub fn result_line(pairs: &[(&str, String)]) -> String {
+    let mut s = String::from("RESULT");
+    for (k, v) in pairs {
+        s.push(' ');
+        s.push_str(k);
+        s.push('=');
+        s.push_str(v);
+    }
+    s
+}
+
+/// The current commit of the work tree (for reports), `-dirty` when src/ has changes.
+pub fn tree_version() -> String {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let head = Command::new("git")
+        .args(["-C", dir, "rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let dirty = Command::new("git")
+        .args(["-C", dir, "status", "--porcelain", "--", "src"])
+        .output()
+        .map(|o| !o.stdout.is_empty())
+        .unwrap_or(false);
+    if dirty { format!("{head}-dirty") } else { head }
+}
+
+/// CPU seconds (user + system) used so far by each thread of `pid`, summed by thread name.
+pub fn thread_cpu(pid: u32) -> Vec<(String, f64)> {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut by_name: Vec<(String, f64)> = Vec::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for t in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        // "tid (comm) state ..." — comm may hold spaces; fields after ')' are fixed.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_string();
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let (Some(u), Some(s)) = (f.get(11), f.get(12)) else {
+            continue;
+        };
+        let secs = (u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0)) / tick;
+        match by_name.iter_mut().find(|(n, _)| *n == comm) {
+            Some((_, v)) => *v += secs,
+            None => by_name.push((comm, secs)),
+        }
+    }
+    by_name.sort_by(|a, b| a.0.cmp(&b.0));
+    by_name
+}
+
+/// Scheduler accounting per thread name from `/proc/PID/task/*/schedstat`: seconds running on
+/// a CPU and seconds runnable but waiting for one (CPU contention).
+pub fn thread_sched(pid: u32) -> Vec<(String, f64, f64)> {
+    let mut out: Vec<(String, f64, f64)> = Vec::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in dir.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let comm = comm.trim().to_string();
+        let Ok(ss) = std::fs::read_to_string(t.path().join("schedstat")) else {
+            continue;
+        };
+        let v: Vec<f64> = ss
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let (run, wait) = (
+            v.first().copied().unwrap_or(0.0) / 1e9,
+            v.get(1).copied().unwrap_or(0.0) / 1e9,
+        );
+        match out.iter_mut().find(|(n, _, _)| *n == comm) {
+            Some(e) => {
+                e.1 += run;
+                e.2 += wait;
+            }
+            None => out.push((comm, run, wait)),
+        }
+    }
+    out
+}
+
+/// Difference of two [`thread_sched`] samples: `name: running X s, waiting for a CPU Y s`.
+pub fn sched_report(before: &[(String, f64, f64)], after: &[(String, f64, f64)]) -> String {
+    after
+        .iter()
+        .map(|(n, r, w)| {
+            let (br, bw) = before
+                .iter()
+                .find(|(m, _, _)| m == n)
+                .map(|(_, r, w)| (*r, *w))
+                .unwrap_or((0.0, 0.0));
+            format!(
+                "{n}: on CPU {:.2} s, runnable but waiting for a CPU {:.2} s",
+                r - br,
+                w - bw
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// CPU used between two [`thread_cpu`] samples, by thread name (threads that ended are lost).
+pub fn cpu_delta(before: &[(String, f64)], after: &[(String, f64)]) -> Vec<(String, f64)> {
+    after
+        .iter()
+        .map(|(n, a)| {
+            let b = before
+                .iter()
+                .find(|(m, _)| m == n)
+                .map(|(_, v)| *v)
+                .unwrap_or(0.0);
+            (n.clone(), (a - b).max(0.0))
+        })
+        .collect()
+}
+
+/// `name 1.23 s (45% of a core), …` and the total.
+pub fn cpu_report(delta: &[(String, f64)], elapsed: f64) -> (String, f64) {
+    let total: f64 = delta.iter().map(|(_, v)| v).sum();
+    let parts: Vec<String> = delta
+        .iter()
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(n, v)| format!("{n} {v:.2} s ({:.0}%)", v / elapsed * 100.0))
+        .collect();
+    (parts.join(", "), total)
+}
+
+/// CPU seconds (user + system) in a `/proc/.../stat` file (`/proc/self/stat` counts the
+/// threads that already ended too; `/proc/thread-self/stat` is the calling thread).
+pub fn stat_cpu(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return 0.0;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (get(11) + get(12)) / 100.0
+}
+
+/// Bytes a process made the kernel write to storage so far (`write_bytes` of `/proc/PID/io`;
+/// `pid` None: this process).
+pub fn write_bytes(pid: Option<u32>) -> u64 {
+    let path = match pid {
+        Some(p) => format!("/proc/{p}/io"),
+        None => "/proc/self/io".into(),
+    };
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("write_bytes:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}

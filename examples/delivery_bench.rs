@@ -67,7 +67,7 @@ struct Args {
     #[arg(long, default_value_t = 16)]
     producers: usize,
     /// P3: cap the baseline client's idle connections per host (hyper-util's
-    /// `pool_max_idle_per_host`; default unlimited). Courier's delivery client uses 64.
+    /// `pool_max_idle_per_host`; default unlimited). Courier's delivery client uses 1024.
     #[arg(long)]
     baseline_pool_max_idle: Option<usize>,
     /// Longest wait for deliveries to complete.

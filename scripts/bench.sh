@@ -288,7 +288,7 @@ p3() {
                 "$(fmt0 "$B") plain hyper client ($(median "${bc[@]}") connects)" \
                 "$(fmt2 "$RATIO")× (≥ 0.8×) $(ok "$RATIO >= 0.8")"
         else
-            row "P3 diag: 64 endpoints (= courier's pool_max_idle_per_host) (events/s; TCP connects)" \
+            row "P3 diag: 64 endpoints (events/s; TCP connects)" \
                 "$(fmt0 "$C") ($(median "${cc[@]}") connects, $(median "${ccpu[@]}") µs CPU/delivery)" \
                 "$(fmt0 "$B") ($(median "${bc[@]}") connects)" "$(fmt2 "$RATIO")× (info)"
         fi

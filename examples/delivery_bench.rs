@@ -152,6 +152,31 @@ impl Tally {
     }
 }
 
+/// Starts a release daemon in a temporary directory and creates endpoints e1..eN delivering to
+/// the receiver's /e1../eN, paused when asked.
+async fn daemon_with_endpoints(
+    rx: &Receiver,
+    n: usize,
+    paused: bool,
+) -> Result<(tempfile::TempDir, Daemon, common::Api, Vec<String>), String> {
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut d = Daemon::spawn(tmp.path(), None).map_err(|e| e.to_string())?;
+    d.wait_ready(Duration::from_secs(20))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut api = d.api();
+    let ids: Vec<String> = (1..=n).map(|i| format!("e{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        api.put_endpoint(id, &rx.url(&format!("/e{}", i + 1)))
+            .await
+            .map_err(|e| e.to_string())?;
+        if paused {
+            api.set_paused(id, true).await.map_err(|e| e.to_string())?;
+        }
+    }
+    Ok((tmp, d, api, ids))
+}
+
 async fn start_receiver(tally: &Arc<Tally>) -> Result<Receiver, String> {
     let t = tally.clone();
     Receiver::start_with(
@@ -302,19 +327,7 @@ async fn baseline(args: &Args) -> Result<(f64, u64, f64), String> {
 async fn courier(args: &Args) -> Result<(f64, u64, f64), String> {
     let tally = Tally::new(args.events, false);
     let rx = start_receiver(&tally).await?;
-    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut d = Daemon::spawn(tmp.path(), None).map_err(|e| e.to_string())?;
-    d.wait_ready(Duration::from_secs(20))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut api = d.api();
-    let ids: Vec<String> = (1..=args.streams).map(|i| format!("e{i}")).collect();
-    for (i, id) in ids.iter().enumerate() {
-        api.put_endpoint(id, &rx.url(&format!("/e{}", i + 1)))
-            .await
-            .map_err(|e| e.to_string())?;
-        api.set_paused(id, true).await.map_err(|e| e.to_string())?;
-    }
+    let (_tmp, mut d, mut api, ids) = daemon_with_endpoints(&rx, args.streams, true).await?;
     let t_fill = Instant::now();
     enqueue_round_robin(&mut api, &ids, args.events, args.body_bytes).await?;
     let fill_s = t_fill.elapsed().as_secs_f64();
@@ -440,18 +453,7 @@ struct Sent {
 async fn latency(args: Args) -> Result<(), String> {
     let tally = Tally::new(u64::MAX, true);
     let rx = start_receiver(&tally).await?;
-    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut d = Daemon::spawn(tmp.path(), None).map_err(|e| e.to_string())?;
-    d.wait_ready(Duration::from_secs(20))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut api = d.api();
-    let ids: Vec<String> = (1..=args.endpoints).map(|i| format!("e{i}")).collect();
-    for (i, id) in ids.iter().enumerate() {
-        api.put_endpoint(id, &rx.url(&format!("/e{}", i + 1)))
-            .await
-            .map_err(|e| e.to_string())?;
-    }
+    let (_tmp, mut d, mut api, ids) = daemon_with_endpoints(&rx, args.endpoints, false).await?;
     let target = Target::Unix(d.socket.clone());
     let start = Instant::now() + Duration::from_millis(50);
     let deadline = start + args.duration;

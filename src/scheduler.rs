@@ -10,8 +10,8 @@
 //! `down`: nothing is started until a probe (the oldest pending event, sent on a capped backoff)
 //! answers 2xx, and what waited is returned to `ready` so it drains in order afterwards.
 //!
-//! Only the newest [`BUFFER`] pending events of a partition are kept in memory; the rest stay
-//! on disk and are read back in order as the buffer drains.
+//! At most [`BUFFER`] pending events of a partition — the head of its queue — are kept in
+//! memory; the rest stay on disk and are read back in order as the buffer drains.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};

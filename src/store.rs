@@ -197,26 +197,27 @@ impl DbHandle {
 
     /// All endpoints, sorted by id.
     pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
-        let db = self.get()?;
-        let tx = db.begin_read().map_err(StoreError::from_redb)?;
-        let t = tx.open_table(ENDPOINTS).map_err(StoreError::from_redb)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(StoreError::from_redb)? {
-            let (_, v) = row.map_err(StoreError::from_redb)?;
-            out.push(decode::<EndpointRecord>("endpoint", v.value())?);
-        }
-        Ok(out)
+        self.all(ENDPOINTS, "endpoint")
     }
 
     /// All ingress channels, sorted by id.
     pub fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
+        self.all(CHANNELS, "channel")
+    }
+
+    /// Every value of a table keyed by id, decoded, in key order.
+    fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        what: &str,
+    ) -> Result<Vec<T>, StoreError> {
         let db = self.get()?;
         let tx = db.begin_read().map_err(StoreError::from_redb)?;
-        let t = tx.open_table(CHANNELS).map_err(StoreError::from_redb)?;
+        let t = tx.open_table(table).map_err(StoreError::from_redb)?;
         let mut out = Vec::new();
         for row in t.iter().map_err(StoreError::from_redb)? {
             let (_, v) = row.map_err(StoreError::from_redb)?;
-            out.push(decode::<ChannelRecord>("channel", v.value())?);
+            out.push(decode::<T>(what, v.value())?);
         }
         Ok(out)
     }

@@ -188,6 +188,7 @@ async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Ap
         },
         ["v1", "channels", id] => {
             let id = *id;
+            check_channel_id(id)?;
             match m {
                 Method::PUT => put_channel(state, id, req).await,
                 Method::GET => match state.channels.get(id) {
@@ -268,9 +269,12 @@ fn hexval(c: u8) -> Option<u8> {
     }
 }
 
-/// Endpoint ids: 1-64 chars of `[A-Za-z0-9_.-]`.
+/// Endpoint (and channel) ids: 1-64 chars of `[A-Za-z0-9_.-]`, except `.` and `..`, which no
+/// HTTP client can address (they are dot-segments of a path, removed before the request is sent).
 pub fn valid_endpoint_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
+        && id != "."
+        && id != ".."
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
@@ -282,8 +286,58 @@ fn check_id(id: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::bad_request(
             "INVALID_ENDPOINT_ID",
-            "endpoint ids are 1-64 characters of A-Z a-z 0-9 _ . -",
+            format!(
+                "{} is not an endpoint id: ids are 1-64 characters of A-Z a-z 0-9 _ . - (not . or ..)",
+                shown(id)
+            ),
         ))
+    }
+}
+
+/// An id from a request, quoted for a message: escaped, and cut after 80 characters.
+fn shown(id: &str) -> String {
+    match id.char_indices().nth(80) {
+        Some((i, _)) => format!("{:?}…", &id[..i]),
+        None => format!("{id:?}"),
+    }
+}
+
+fn check_channel_id(id: &str) -> Result<(), ApiError> {
+    if valid_endpoint_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "INVALID_CHANNEL_ID",
+            format!(
+                "{} is not a channel id: ids are 1-64 characters of A-Z a-z 0-9 _ . - (not . or ..)",
+                shown(id)
+            ),
+        ))
+    }
+}
+
+fn check_event_id(id: &str) -> Result<(), ApiError> {
+    if looks_like_event_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "INVALID_EVENT_ID",
+            format!(
+                "{} is not an event id: ids are evt_ followed by 26 characters",
+                shown(id)
+            ),
+        ))
+    }
+}
+
+/// A 413 of a route whose limit is fixed (not `max_body_bytes`): the hint says so.
+fn fixed_limit(e: ApiError, what: &str) -> ApiError {
+    if e.code == "PAYLOAD_TOO_LARGE" {
+        e.hint(format!(
+            "{what}; this limit is fixed (max_body_bytes does not change it)"
+        ))
+    } else {
+        e
     }
 }
 
@@ -362,7 +416,7 @@ async fn one_view(state: &Arc<AppState>, rec: &EndpointRecord) -> Value {
 }
 
 async fn get_endpoint(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
-    check_id(id).map_err(|_| ApiError::endpoint_not_found(id))?;
+    check_id(id)?;
     let owned = id.to_string();
     let rec = read(state, move |db| db.endpoint(&owned))
         .await?
@@ -371,11 +425,11 @@ async fn get_endpoint(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError>
 }
 
 /// `PUT /v1/endpoints/{id}` body. Omitted fields keep their current value on update (defaults on
-/// create); `"secret": null` / `"password": null` remove them.
+/// create; `url` is required then); `"secret": null` / `"password": null` remove them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EndpointBody {
-    url: String,
+    url: Option<String>,
     #[serde(default, deserialize_with = "explicit")]
     secret: Option<Option<String>>,
     #[serde(default, deserialize_with = "explicit")]
@@ -386,7 +440,9 @@ struct EndpointBody {
 }
 
 /// Distinguishes a missing field (`None`) from an explicit `null` (`Some(None)`).
-fn explicit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+pub(crate) fn explicit<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Ok(Some(Option::<String>::deserialize(d)?))
 }
 
@@ -413,15 +469,32 @@ pub fn endpoint_config(
     current: Option<&EndpointConfig>,
     allow_http: bool,
 ) -> Result<EndpointConfig, ApiError> {
+    let hint = r#"send {"url": "https://…", "secret": "…", "timeout": "5s", "retry_schedule": ["5s","15s","60s"], "max_in_flight": 1}; on update only the fields to change"#;
     let b: EndpointBody = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("INVALID_JSON", format!("endpoint body: {}", redact_serde(&e)))
-            .hint(r#"send {"url": "https://…", "secret": "…", "timeout": "5s", "retry_schedule": ["5s","15s","60s"], "max_in_flight": 1}"#)
+        ApiError::bad_request(
+            "INVALID_JSON",
+            format!("endpoint body: {}", redact_serde(&e)),
+        )
+        .hint(hint)
     })?;
-    validate_url(&b.url, allow_http)?;
-    // Schemes are case-insensitive (RFC 3986); store the canonical lowercase form.
-    let url = match b.url.split_once("://") {
-        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
-        None => b.url.clone(),
+    let url = match (b.url, current) {
+        (Some(u), _) => {
+            validate_url(&u, allow_http)?;
+            // Schemes are case-insensitive (RFC 3986); store the canonical lowercase form.
+            match u.split_once("://") {
+                Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+                None => u,
+            }
+        }
+        // An update that leaves the URL alone keeps it as stored (checked when it was set).
+        (None, Some(c)) => c.url.clone(),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "INVALID_JSON",
+                "endpoint body: \"url\" is required to create an endpoint",
+            )
+            .hint(hint));
+        }
     };
     let secret = match b.secret {
         None => current.and_then(|c| c.secret.clone()),
@@ -489,10 +562,14 @@ pub fn endpoint_config(
                         format!("retry_schedule: {e}"),
                     )
                 })?;
-                if d > RETRY_DELAY_MAX {
+                if d < crate::retry::MIN_RETRY_DELAY || d > RETRY_DELAY_MAX {
                     return Err(ApiError::unprocessable(
                         "INVALID_RETRY_SCHEDULE",
-                        "retry_schedule entries are at most 24h",
+                        format!(
+                            "retry_schedule entries are from {} to {} (got {s:?})",
+                            duration::format(crate::retry::MIN_RETRY_DELAY),
+                            duration::format(RETRY_DELAY_MAX)
+                        ),
                     ));
                 }
                 out.push(d.as_millis() as u64);
@@ -605,7 +682,9 @@ async fn put_endpoint(
     req: Request<Incoming>,
 ) -> Result<Resp, ApiError> {
     check_id(id)?;
-    let (_, body) = read_body(req, 64 * 1024).await?;
+    let (_, body) = read_body(req, ADMIN_BODY_MAX)
+        .await
+        .map_err(|e| fixed_limit(e, "endpoint settings are at most 64 KiB"))?;
     let owned = id.to_string();
     let current = read(state, move |db| db.endpoint(&owned)).await?;
     let config = endpoint_config(&body, current.as_ref().map(|r| &r.config), state.allow_http)?;
@@ -627,14 +706,11 @@ async fn put_channel(
     id: &str,
     req: Request<Incoming>,
 ) -> Result<Resp, ApiError> {
-    if !valid_endpoint_id(id) {
-        return Err(ApiError::bad_request(
-            "INVALID_CHANNEL_ID",
-            "channel ids are 1-64 characters of A-Z a-z 0-9 _ . -",
-        ));
-    }
-    let (_, body) = read_body(req, 64 * 1024).await?;
-    let config = crate::ingress::channel_config(&body)?;
+    let (_, body) = read_body(req, ADMIN_BODY_MAX)
+        .await
+        .map_err(|e| fixed_limit(e, "channel settings are at most 64 KiB"))?;
+    let current = state.channels.get(id);
+    let config = crate::ingress::channel_config(&body, current.as_ref().map(|c| &c.config))?;
     let id = id.to_string();
     let (rec, created) = state
         .writer
@@ -651,7 +727,7 @@ async fn put_channel(
 }
 
 async fn set_paused(state: &Arc<AppState>, id: &str, paused: bool) -> Result<Resp, ApiError> {
-    check_id(id).map_err(|_| ApiError::endpoint_not_found(id))?;
+    check_id(id)?;
     let id = id.to_string();
     let rec = state
         .writer
@@ -661,7 +737,7 @@ async fn set_paused(state: &Arc<AppState>, id: &str, paused: bool) -> Result<Res
 }
 
 async fn delete_endpoint(state: &Arc<AppState>, id: &str, force: bool) -> Result<Resp, ApiError> {
-    check_id(id).map_err(|_| ApiError::endpoint_not_found(id))?;
+    check_id(id)?;
     let id = id.to_string();
     state
         .writer
@@ -696,9 +772,7 @@ async fn enqueue(
     if state.stopping.load(Ordering::Relaxed) {
         return Err(ApiError::shutting_down());
     }
-    if !valid_endpoint_id(id) {
-        return Err(ApiError::endpoint_not_found(id));
-    }
+    check_id(id)?;
     let (headers, body) = read_body(req, state.max_body_bytes).await?;
     let content_type =
         header_str(&headers, "content-type")?.unwrap_or_else(|| "application/json".into());
@@ -731,6 +805,8 @@ async fn enqueue(
     json_ok(status, v)
 }
 
+/// Largest body of `PUT /v1/endpoints/{id}` and `PUT /v1/channels/{id}`.
+pub const ADMIN_BODY_MAX: usize = 64 * 1024;
 /// Most events in one batch.
 pub const BATCH_MAX_EVENTS: usize = 10_000;
 /// Largest batch request.
@@ -778,7 +854,7 @@ pub fn parse_batch(
         let l: BatchLine<'_> =
             serde_json::from_slice(line).map_err(|e| bad(n, redact_serde(&e)))?;
         if !valid_endpoint_id(&l.endpoint) {
-            return Err(ApiError::endpoint_not_found(&l.endpoint));
+            return Err(unknown_endpoint_on_line(n, &l.endpoint));
         }
         let body = match (l.body, &l.body_base64) {
             (Some(raw), None) => Bytes::copy_from_slice(raw.get().as_bytes()),
@@ -820,22 +896,50 @@ pub fn parse_batch(
         out.push(req);
     }
     if out.is_empty() {
-        return Err(bad(0, "the batch holds no event".into()));
+        return Err(ApiError::bad_request(
+            "INVALID_BATCH",
+            "the batch holds no event (it is empty or only blank lines)",
+        ));
     }
     Ok(out)
+}
+
+/// A batch line naming an endpoint that does not exist: 404, with the line.
+fn unknown_endpoint_on_line(line: usize, endpoint: &str) -> ApiError {
+    let e = ApiError::endpoint_not_found(endpoint);
+    ApiError {
+        message: format!(
+            "line {line}: {}; nothing of this batch was accepted",
+            e.message
+        ),
+        ..e
+    }
 }
 
 async fn enqueue_batch(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, ApiError> {
     if state.stopping.load(Ordering::Relaxed) {
         return Err(ApiError::shutting_down());
     }
-    let (_, body) = read_body(req, BATCH_MAX_BYTES).await?;
+    let (_, body) = read_body(req, BATCH_MAX_BYTES).await.map_err(|e| {
+        fixed_limit(
+            e,
+            "a batch is at most 32 MiB; split it into several requests",
+        )
+    })?;
     let reqs = parse_batch(&body, state.max_body_bytes, &state.ids, now_ms())?;
     let endpoints: Vec<String> = reqs.iter().map(|r| r.endpoint.clone()).collect();
     let oks = state
         .writer
         .call(|reply| Op::EnqueueBatch(reqs, reply))
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Name the first line that points at the missing endpoint.
+            StoreError::EndpointNotFound(ep) => {
+                let line = batch_line_of(&body, endpoints.iter().position(|e| *e == ep));
+                unknown_endpoint_on_line(line, &ep)
+            }
+            other => other.into(),
+        })?;
     let events: Vec<Value> = oks
         .iter()
         .zip(endpoints)
@@ -850,6 +954,16 @@ async fn enqueue_batch(state: &Arc<AppState>, req: Request<Incoming>) -> Result<
     json_ok(StatusCode::ACCEPTED, json!({ "events": events }))
 }
 
+/// The 1-based line number of the `index`-th event of a batch (blank lines are not events).
+fn batch_line_of(text: &[u8], index: Option<usize>) -> usize {
+    let Some(index) = index else { return 0 };
+    text.split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace))
+        .nth(index)
+        .map_or(0, |(i, _)| i + 1)
+}
+
 // ---------- attempts ----------
 
 fn attempt_json(a: &AttemptRecord) -> Value {
@@ -861,7 +975,7 @@ fn attempt_json(a: &AttemptRecord) -> Value {
 }
 
 async fn attempts(state: &Arc<AppState>, id: &str, limit: usize) -> Result<Resp, ApiError> {
-    check_id(id).map_err(|_| ApiError::endpoint_not_found(id))?;
+    check_id(id)?;
     let owned = id.to_string();
     let (exists, list) = read(state, move |db| {
         Ok((db.endpoint(&owned)?.is_some(), db.attempts(&owned, limit)?))
@@ -891,9 +1005,7 @@ async fn list_dead(state: &Arc<AppState>, endpoint: Option<String>) -> Result<Re
 }
 
 async fn get_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
-    if !looks_like_event_id(id) {
-        return Err(ApiError::dead_letter_not_found(id));
-    }
+    check_event_id(id)?;
     let owned = id.to_string();
     let (dl, rec) = read(state, move |db| db.dead_letter(&owned))
         .await?
@@ -914,9 +1026,7 @@ async fn get_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
 }
 
 async fn replay_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
-    if !looks_like_event_id(id) {
-        return Err(ApiError::dead_letter_not_found(id));
-    }
+    check_event_id(id)?;
     let event_id = id.to_string();
     let (endpoint, seq) = state
         .writer
@@ -934,9 +1044,7 @@ async fn replay_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> 
 }
 
 async fn purge_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
-    if !looks_like_event_id(id) {
-        return Err(ApiError::dead_letter_not_found(id));
-    }
+    check_event_id(id)?;
     let event_id = id.to_string();
     state
         .writer
@@ -1034,6 +1142,21 @@ mod tests {
         assert_eq!(e.code, "INVALID_BATCH");
         let e = parse_batch(b"{\"endpoint\":\"a/b\",\"body\":1}", 4, &ids, 0).unwrap_err();
         assert_eq!(e.code, "ENDPOINT_NOT_FOUND");
+        // Regression: the unknown endpoint's line was not named, and an empty batch said "line 0".
+        let e = parse_batch(
+            b"{\"endpoint\":\"a\",\"body\":1}\n\n{\"endpoint\":\"..\",\"body\":1}",
+            4,
+            &ids,
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "ENDPOINT_NOT_FOUND");
+        assert!(e.message.starts_with("line 3:"), "{}", e.message);
+        let e = parse_batch(b"\n \n", 4, &ids, 0).unwrap_err();
+        assert!(!e.message.contains("line 0"), "{}", e.message);
+        assert!(e.hint.is_some());
+        assert_eq!(batch_line_of(b"a\n\n b\nc", Some(1)), 3);
+        assert_eq!(batch_line_of(b"a\n\n b\nc", Some(2)), 4);
     }
 
     #[test]
@@ -1056,6 +1179,11 @@ mod tests {
         assert!(!valid_endpoint_id(&"x".repeat(65)));
         assert!(!valid_endpoint_id("a/b"));
         assert!(!valid_endpoint_id("a b"));
+        // Dot-segments: clients resolve them away, so such an endpoint could never be addressed.
+        assert!(!valid_endpoint_id("."));
+        assert!(!valid_endpoint_id(".."));
+        assert!(valid_endpoint_id("..."));
+        assert!(valid_endpoint_id(".a"));
     }
 
     #[test]
@@ -1101,6 +1229,88 @@ mod tests {
         assert_eq!(c3.secret, None);
     }
 
+    /// Every updatable field of an endpoint keeps its value unless the update names it; only an
+    /// explicit `null` removes a secret or password.
+    #[test]
+    fn endpoint_updates_merge_every_field() {
+        let cur = EndpointConfig {
+            url: "https://h/x".into(),
+            secret: Some("s".into()),
+            password: Some("p".into()),
+            timeout_ms: 2_000,
+            retry_schedule_ms: vec![1_000, 2_000],
+            max_in_flight: 3,
+        };
+        let upd = |b: &str| endpoint_config(b.as_bytes(), Some(&cur), false).unwrap();
+        assert_eq!(upd("{}"), cur, "an empty update changes nothing");
+        let cases: [(&str, EndpointConfig); 8] = [
+            (
+                r#"{"url":"https://h/y"}"#,
+                EndpointConfig {
+                    url: "https://h/y".into(),
+                    ..cur.clone()
+                },
+            ),
+            (
+                r#"{"secret":"s2"}"#,
+                EndpointConfig {
+                    secret: Some("s2".into()),
+                    ..cur.clone()
+                },
+            ),
+            (
+                r#"{"secret":null}"#,
+                EndpointConfig {
+                    secret: None,
+                    ..cur.clone()
+                },
+            ),
+            (
+                r#"{"password":"p2"}"#,
+                EndpointConfig {
+                    password: Some("p2".into()),
+                    ..cur.clone()
+                },
+            ),
+            (
+                r#"{"password":null}"#,
+                EndpointConfig {
+                    password: None,
+                    ..cur.clone()
+                },
+            ),
+            (
+                r#"{"timeout":"3s"}"#,
+                EndpointConfig {
+                    timeout_ms: 3_000,
+                    ..cur.clone()
+                },
+            ),
+            (
+                r#"{"retry_schedule":[]}"#,
+                EndpointConfig {
+                    retry_schedule_ms: vec![],
+                    ..cur.clone()
+                },
+            ),
+            (
+                r#"{"max_in_flight":1}"#,
+                EndpointConfig {
+                    max_in_flight: 1,
+                    ..cur.clone()
+                },
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(upd(body), want, "{body}");
+        }
+        assert_eq!(
+            endpoint_config(b"{}", None, false).unwrap_err().code,
+            "INVALID_JSON",
+            "url is required on create"
+        );
+    }
+
     #[test]
     fn endpoint_validation_codes() {
         let code = |b: &str| endpoint_config(b.as_bytes(), None, false).unwrap_err().code;
@@ -1128,6 +1338,15 @@ mod tests {
             "INVALID_PASSWORD"
         );
         assert_eq!(code(r#"{"url":"http://h"}"#), "HTTPS_REQUIRED");
+        // Regression: a 0s entry made probes of a down endpoint a tight loop.
+        assert_eq!(
+            code(r#"{"url":"https://h","retry_schedule":["0s","2s"]}"#),
+            "INVALID_RETRY_SCHEDULE"
+        );
+        assert_eq!(
+            code(r#"{"url":"https://h","retry_schedule":["99ms"]}"#),
+            "INVALID_RETRY_SCHEDULE"
+        );
     }
 
     #[test]

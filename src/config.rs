@@ -36,21 +36,43 @@ pub struct ServeArgs {
     #[arg(long, env = "COURIER_CA_FILE", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
     /// Permit http:// endpoint URLs (local development and tests only).
+    // Values are taken as text and checked by `Config::merge`, so that a bad one is a config
+    // error (one line, exit 64) like every other, not a usage error of the argument parser.
     #[arg(long, env = "COURIER_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true",
-          value_name = "BOOL")]
-    pub allow_http: Option<bool>,
+          value_name = "BOOL", allow_hyphen_values = true)]
+    pub allow_http: Option<String>,
     /// Largest event body accepted, in bytes [default: 1048576].
-    #[arg(long, env = "COURIER_MAX_BODY_BYTES", value_name = "BYTES")]
-    pub max_body_bytes: Option<usize>,
+    #[arg(
+        long,
+        env = "COURIER_MAX_BODY_BYTES",
+        value_name = "BYTES",
+        allow_hyphen_values = true
+    )]
+    pub max_body_bytes: Option<String>,
     /// How long in-flight attempts may run on at shutdown [default: 10s].
-    #[arg(long, env = "COURIER_SHUTDOWN_GRACE", value_name = "DURATION")]
+    #[arg(
+        long,
+        env = "COURIER_SHUTDOWN_GRACE",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub shutdown_grace: Option<String>,
     /// Longest `Retry-After` of a 429 that is honoured [default: 5m].
-    #[arg(long, env = "COURIER_RETRY_AFTER_MAX", value_name = "DURATION")]
+    #[arg(
+        long,
+        env = "COURIER_RETRY_AFTER_MAX",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub retry_after_max: Option<String>,
-    /// Journal page cache, in MiB [default: 64].
-    #[arg(long, env = "COURIER_CACHE_MIB", value_name = "MIB")]
-    pub cache_mib: Option<usize>,
+    /// Journal page cache, in MiB [default: 32].
+    #[arg(
+        long,
+        env = "COURIER_CACHE_MIB",
+        value_name = "MIB",
+        allow_hyphen_values = true
+    )]
+    pub cache_mib: Option<String>,
     /// Log filter, e.g. `info` or `courier=debug` [default: info].
     #[arg(long, env = "COURIER_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -143,8 +165,7 @@ impl Config {
                 Some(s) => duration::parse(&s).map_err(|e| ConfigError(format!("{name}: {e}"))),
             }
         };
-        let max_body_bytes = args
-            .max_body_bytes
+        let max_body_bytes = number("max_body_bytes", args.max_body_bytes.as_deref())?
             .or(file.max_body_bytes)
             .unwrap_or(d.max_body_bytes);
         if max_body_bytes == 0 || max_body_bytes > MAX_BODY_LIMIT {
@@ -152,8 +173,7 @@ impl Config {
                 "max_body_bytes: {max_body_bytes} is outside 1..={MAX_BODY_LIMIT}"
             )));
         }
-        let cache_mib = args
-            .cache_mib
+        let cache_mib = number("cache_mib", args.cache_mib.as_deref())?
             .or(file.cache_mib)
             .unwrap_or(d.cache_bytes >> 20);
         if !(1..=65_536).contains(&cache_mib) {
@@ -194,7 +214,9 @@ impl Config {
             listen,
             ingress_listen,
             ca_file,
-            allow_http: args.allow_http.or(file.allow_http).unwrap_or(d.allow_http),
+            allow_http: boolean("allow_http", args.allow_http.as_deref())?
+                .or(file.allow_http)
+                .unwrap_or(d.allow_http),
             max_body_bytes,
             shutdown_grace: dur(
                 "shutdown_grace",
@@ -210,6 +232,26 @@ impl Config {
             log: args.log.clone().or(file.log).unwrap_or(d.log),
         })
     }
+}
+
+/// A whole number given as a flag or in the environment.
+fn number(name: &str, v: Option<&str>) -> Result<Option<usize>, ConfigError> {
+    v.map(|s| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| ConfigError(format!("{name}: {s:?} is not a whole number of 0 or more")))
+    })
+    .transpose()
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`) given as a flag or in the environment.
+fn boolean(name: &str, v: Option<&str>) -> Result<Option<bool>, ConfigError> {
+    v.map(|s| match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError(format!("{name}: {s:?} is not true or false"))),
+    })
+    .transpose()
 }
 
 fn parse_listen(
@@ -293,5 +335,45 @@ mod tests {
                 .contains("bogus_key")
         );
         assert!(parse_file("listen = [").is_err());
+    }
+
+    #[test]
+    fn flag_and_env_values_are_checked_here() {
+        let merge = |args: ServeArgs| Config::merge(&args, FileConfig::default());
+        for (v, want) in [("true", true), ("yes", true), ("0", false), ("OFF", false)] {
+            let c = merge(ServeArgs {
+                allow_http: Some(v.into()),
+                ..Default::default()
+            })
+            .unwrap();
+            assert_eq!(c.allow_http, want, "{v}");
+        }
+        let e = merge(ServeArgs {
+            allow_http: Some("maybe".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.0.contains("allow_http"), "{e}");
+        let e = merge(ServeArgs {
+            max_body_bytes: Some("-1".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.0.contains("max_body_bytes"), "{e}");
+        let e = merge(ServeArgs {
+            shutdown_grace: Some("-5s".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.0.contains("shutdown_grace") && e.0.contains("negative"),
+            "{e}"
+        );
+        let c = merge(ServeArgs {
+            cache_mib: Some("8".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.cache_bytes, 8 << 20);
     }
 }

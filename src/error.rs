@@ -1,5 +1,6 @@
 //! API errors: an HTTP status, a stable UPPER_SNAKE code, a sentence and a hint. Rendered as
-//! `{"error": {"code", "message", "hint"}}`. Messages never contain secrets or payloads.
+//! `{"error": {"code", "message", "hint"}}`. Messages never contain secrets or payloads. A hint
+//! not given by the caller is the code's fix from [`crate::codes`].
 
 use http::StatusCode;
 use serde_json::json;
@@ -19,7 +20,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            hint: None,
+            hint: crate::codes::lookup(code).map(|c| c.fix.to_string()),
         }
     }
 

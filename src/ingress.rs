@@ -318,38 +318,62 @@ pub fn validate_payload(body: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// `PUT /v1/channels/{id}` body.
+/// `PUT /v1/channels/{id}` body. On update every omitted field keeps its current value;
+/// `"secret": null` removes the secret (nothing else does).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChannelBody {
-    endpoint: String,
-    secret: Option<String>,
+    endpoint: Option<String>,
+    #[serde(default, deserialize_with = "crate::api::explicit")]
+    secret: Option<Option<String>>,
     rate_limit: Option<u32>,
     burst: Option<u32>,
 }
 
-/// Validates a channel body.
-pub fn channel_config(body: &[u8]) -> Result<ChannelConfig, ApiError> {
+/// Validates a channel body, merging it over `current` (the stored configuration on update).
+pub fn channel_config(
+    body: &[u8],
+    current: Option<&ChannelConfig>,
+) -> Result<ChannelConfig, ApiError> {
+    let hint = r#"send {"endpoint": "acme", "secret": "…", "rate_limit": 100}; on update only the fields to change"#;
     let b: ChannelBody = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             "INVALID_JSON",
             format!("channel body: {}", crate::api::redact_serde(&e)),
         )
-        .hint(r#"send {"endpoint": "ENDPOINT_ID", "secret": "…", "rate_limit": 100}"#)
+        .hint(hint)
     })?;
-    if !valid_endpoint_id(&b.endpoint) {
-        return Err(ApiError::endpoint_not_found(&b.endpoint));
+    let endpoint = match (b.endpoint, current) {
+        (Some(e), _) => e,
+        (None, Some(c)) => c.endpoint.clone(),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "INVALID_JSON",
+                "channel body: \"endpoint\" is required to create a channel",
+            )
+            .hint(hint));
+        }
+    };
+    if !valid_endpoint_id(&endpoint) {
+        return Err(ApiError::endpoint_not_found(&endpoint));
     }
-    if let Some(s) = &b.secret
+    let secret = match b.secret {
+        None => current.and_then(|c| c.secret.clone()),
+        Some(v) => v,
+    };
+    if let Some(s) = &secret
         && (s.is_empty() || s.len() > crate::api::SECRET_MAX)
     {
         return Err(ApiError::unprocessable(
             "INVALID_SECRET",
-            "secret must be 1-1024 bytes",
+            format!("secret must be 1-{} bytes", crate::api::SECRET_MAX),
         ));
     }
-    let rate = b.rate_limit.unwrap_or(DEFAULT_CHANNEL_RATE);
-    let burst = b.burst.unwrap_or(rate);
+    let rate = b
+        .rate_limit
+        .or(current.map(|c| c.rate_limit))
+        .unwrap_or(DEFAULT_CHANNEL_RATE);
+    let burst = b.burst.or(current.map(|c| c.burst)).unwrap_or(rate);
     if !(1..=RATE_MAX).contains(&rate) || !(1..=RATE_MAX).contains(&burst) {
         return Err(ApiError::unprocessable(
             "INVALID_RATE_LIMIT",
@@ -357,8 +381,8 @@ pub fn channel_config(body: &[u8]) -> Result<ChannelConfig, ApiError> {
         ));
     }
     Ok(ChannelConfig {
-        endpoint: b.endpoint,
-        secret: b.secret,
+        endpoint,
+        secret,
         rate_limit: rate,
         burst,
     })
@@ -408,18 +432,79 @@ mod tests {
 
     #[test]
     fn channel_bodies() {
-        let c = channel_config(br#"{"endpoint":"happ","secret":"k"}"#).unwrap();
+        let c = channel_config(br#"{"endpoint":"happ","secret":"k"}"#, None).unwrap();
         assert_eq!((c.rate_limit, c.burst), (100, 100));
         assert_eq!(
-            channel_config(br#"{"endpoint":"happ","rate_limit":0}"#)
+            channel_config(br#"{"endpoint":"happ","rate_limit":0}"#, None)
                 .unwrap_err()
                 .code,
             "INVALID_RATE_LIMIT"
         );
         assert_eq!(
-            channel_config(br#"{"endpoint":"a/b"}"#).unwrap_err().code,
+            channel_config(br#"{"endpoint":"a/b"}"#, None)
+                .unwrap_err()
+                .code,
             "ENDPOINT_NOT_FOUND"
         );
-        assert_eq!(channel_config(b"{}").unwrap_err().code, "INVALID_JSON");
+        assert_eq!(
+            channel_config(b"{}", None).unwrap_err().code,
+            "INVALID_JSON"
+        );
+        assert_eq!(
+            channel_config(br#"{"endpoint":".."}"#, None)
+                .unwrap_err()
+                .code,
+            "ENDPOINT_NOT_FOUND"
+        );
+    }
+
+    /// Regression: an update that named only the rate removed the secret (turning off the
+    /// channel's authentication) and reset the burst. Every field must keep its value unless
+    /// the update names it; only an explicit `"secret": null` removes the secret.
+    #[test]
+    fn channel_updates_merge_every_field() {
+        let cur = ChannelConfig {
+            endpoint: "happ".into(),
+            secret: Some("k".into()),
+            rate_limit: 10,
+            burst: 30,
+        };
+        let upd = |b: &str| channel_config(b.as_bytes(), Some(&cur)).unwrap();
+        assert_eq!(upd("{}"), cur, "an empty update changes nothing");
+        assert_eq!(
+            upd(r#"{"endpoint":"other"}"#),
+            ChannelConfig {
+                endpoint: "other".into(),
+                ..cur.clone()
+            }
+        );
+        assert_eq!(
+            upd(r#"{"secret":"k2"}"#),
+            ChannelConfig {
+                secret: Some("k2".into()),
+                ..cur.clone()
+            }
+        );
+        assert_eq!(
+            upd(r#"{"secret":null}"#),
+            ChannelConfig {
+                secret: None,
+                ..cur.clone()
+            }
+        );
+        assert_eq!(
+            upd(r#"{"endpoint":"happ","rate_limit":50}"#),
+            ChannelConfig {
+                rate_limit: 50,
+                ..cur.clone()
+            }
+        );
+        assert_eq!(
+            upd(r#"{"burst":5}"#),
+            ChannelConfig {
+                burst: 5,
+                ..cur.clone()
+            }
+        );
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod codes;
 pub mod config;
 pub mod daemon;
 pub mod delivery;

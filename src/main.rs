@@ -50,7 +50,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Endpoint { opts, cmd } => client(|rt| rt.block_on(cli::endpoint(&opts, cmd))),
@@ -58,6 +61,30 @@ fn main() -> ExitCode {
         Command::Dlq { opts, cmd } => client(|rt| rt.block_on(cli::dlq(&opts, cmd))),
         Command::Channel { opts, cmd } => client(|rt| rt.block_on(cli::channel(&opts, cmd))),
     }
+}
+
+/// Help and version print as usual. A bad argument of `serve` is a configuration error: one line
+/// on stderr and exit 64, like every other; the client commands keep clap's usage and exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let serve = std::env::args_os().nth(1).is_some_and(|a| a == "serve");
+    let shown = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !serve || shown {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    eprintln!("courier: config error: {line} (see courier serve --help)");
+    ExitCode::from(EXIT_CONFIG)
 }
 
 fn client(f: impl FnOnce(&tokio::runtime::Runtime) -> i32) -> ExitCode {

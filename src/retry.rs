@@ -53,6 +53,15 @@ impl FailureKind {
     }
 }
 
+/// The shortest wait after a failed attempt before the same event is sent again. Schedule
+/// entries below it are refused when an endpoint is configured, and clamped here for anything
+/// stored before that rule existed, so no schedule can make Courier hammer a failing receiver.
+pub const MIN_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The shortest wait before probing a `down` endpoint again, and before re-sending after a 429
+/// (whatever its `Retry-After` says, `0` included): at most one such attempt a second per event.
+pub const MIN_BACKOFF_DELAY: Duration = Duration::from_secs(1);
+
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryAction {
@@ -75,13 +84,13 @@ pub fn on_failure(
 ) -> RetryAction {
     if let Some(ra) = retry_after {
         return RetryAction::Retry {
-            after: ra.min(retry_after_cap),
+            after: ra.min(retry_after_cap).max(MIN_BACKOFF_DELAY),
             counted: false,
         };
     }
     match schedule.get(failures_before as usize) {
         Some(after) => RetryAction::Retry {
-            after: *after,
+            after: (*after).max(MIN_RETRY_DELAY),
             counted: true,
         },
         None => RetryAction::Dead,
@@ -89,9 +98,14 @@ pub fn on_failure(
 }
 
 /// Wait before the `probe`-th probe (0-based) of a `down` endpoint: the first retry delay,
-/// doubling, capped at the last retry delay (5 s when the schedule is empty).
+/// doubling, capped at the longest retry delay (5 s when the schedule is empty), and never less
+/// than [`MIN_BACKOFF_DELAY`] (a `0s` first entry must not turn probing into a tight loop).
 pub fn probe_delay(schedule: &[Duration], probe: u32) -> Duration {
-    let first = schedule.first().copied().unwrap_or(Duration::from_secs(5));
+    let first = schedule
+        .first()
+        .copied()
+        .unwrap_or(Duration::from_secs(5))
+        .max(MIN_BACKOFF_DELAY);
     let cap = schedule.iter().copied().max().unwrap_or(first).max(first);
     let factor = 1u32.checked_shl(probe.min(20)).unwrap_or(u32::MAX);
     first.saturating_mul(factor).min(cap)
@@ -174,6 +188,47 @@ mod tests {
         assert_eq!(got, [5, 10, 20, 40, 60, 60, 60, 60]);
         assert_eq!(probe_delay(&[], 0), s(5));
         assert_eq!(probe_delay(&sched, u32::MAX), s(60));
+    }
+
+    #[test]
+    fn no_schedule_makes_a_tight_loop() {
+        // Regression: a schedule starting with 0s made probes of a down endpoint wait
+        // 0 × 2^k = 0 and the daemon sent ~20,000 attempts a second.
+        let zero = [Duration::ZERO, s(2)];
+        for k in 0..40 {
+            assert!(probe_delay(&zero, k) >= MIN_BACKOFF_DELAY, "probe {k}");
+        }
+        assert_eq!(probe_delay(&zero, 0), MIN_BACKOFF_DELAY);
+        assert_eq!(probe_delay(&zero, 1), s(2));
+        assert_eq!(probe_delay(&[Duration::ZERO], 7), MIN_BACKOFF_DELAY);
+        assert_eq!(
+            probe_delay(&[Duration::from_millis(1)], 3),
+            MIN_BACKOFF_DELAY
+        );
+        // Retries: a stored entry below the floor waits the floor.
+        for (i, entry) in [Duration::ZERO, Duration::from_millis(1)]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(
+                on_failure(&[*entry], 0, None, s(300)),
+                RetryAction::Retry {
+                    after: MIN_RETRY_DELAY,
+                    counted: true
+                },
+                "entry {i}"
+            );
+        }
+        // A 429 with Retry-After: 0 (or a 0 cap) still waits a second, without using a retry.
+        for cap in [s(300), Duration::ZERO] {
+            assert_eq!(
+                on_failure(&[], 0, Some(Duration::ZERO), cap),
+                RetryAction::Retry {
+                    after: MIN_BACKOFF_DELAY,
+                    counted: false
+                }
+            );
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
-    match channel_config(data) {
+    match channel_config(data, None) {
         Ok(c) => {
             assert!(valid_endpoint_id(&c.endpoint));
             if let Some(s) = &c.secret {

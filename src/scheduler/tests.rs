@@ -473,3 +473,36 @@ async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
     let views = handle.inspect(None).await;
     assert_eq!(views.iter().map(|v| v.backlog).sum::<u64>(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_delay_schedule_cannot_make_a_tight_loop() {
+    // Regression: a stored schedule starting with 0s (accepted before entries had a floor) made
+    // the probes of a down endpoint wait 0 × 2^k = 0: ~20,000 attempts a second, all journaled.
+    let r = rig(&[0, 2_000], 1, 2, |_, _, _| {
+        (Err(FailureKind::ConnectionRefused), ms(1), None)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let times: Vec<u64> = r.log().iter().map(|(_, _, t)| *t).collect();
+    // Event 0: t=0, then the floor (100 ms) instead of 0, then 2 s: dead, endpoint down. Then
+    // probes 1 s, 2 s, 2 s … apart: about eight attempts in ten seconds.
+    assert!(
+        times.len() <= 10,
+        "{} attempts in 10 s: {times:?}",
+        times.len()
+    );
+    assert!(times.len() >= 5, "{times:?}");
+    for w in times.windows(2) {
+        assert!(
+            w[1] - w[0] >= crate::retry::MIN_RETRY_DELAY.as_millis() as u64,
+            "{times:?}"
+        );
+    }
+    for w in times[3..].windows(2) {
+        assert!(
+            w[1] - w[0] >= crate::retry::MIN_BACKOFF_DELAY.as_millis() as u64,
+            "probes closer than the floor: {times:?}"
+        );
+    }
+    assert_eq!(r.view().await.state, "down");
+}

@@ -1,0 +1,404 @@
+//! The catalogue of every stable code Courier produces — API and ingress refusals, attempt
+//! failures, dead-letter reasons and the CLI's own — each with its HTTP status (where one
+//! applies), what it means and how to fix it. An API error without a more specific hint gets
+//! its code's `fix` as the hint, so no refusal goes out without one.
+
+/// Where a code shows up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An answer of the admin/producer API.
+    Api,
+    /// An answer of the inbound webhook ingress.
+    Ingress,
+    /// Why a delivery attempt failed (`last_error.code`, the attempt log).
+    Attempt,
+    /// Why an event became a dead letter (`reason`).
+    DeadLetter,
+    /// Printed by the command-line client itself.
+    Client,
+}
+
+/// One code of the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeInfo {
+    pub code: &'static str,
+    pub kind: Kind,
+    /// The HTTP status of the answer, for API and ingress codes.
+    pub http_status: Option<u16>,
+    pub meaning: &'static str,
+    pub fix: &'static str,
+}
+
+const fn api(
+    code: &'static str,
+    status: u16,
+    meaning: &'static str,
+    fix: &'static str,
+) -> CodeInfo {
+    CodeInfo {
+        code,
+        kind: Kind::Api,
+        http_status: Some(status),
+        meaning,
+        fix,
+    }
+}
+
+const fn ingress(
+    code: &'static str,
+    status: u16,
+    meaning: &'static str,
+    fix: &'static str,
+) -> CodeInfo {
+    CodeInfo {
+        code,
+        kind: Kind::Ingress,
+        http_status: Some(status),
+        meaning,
+        fix,
+    }
+}
+
+const fn other(
+    code: &'static str,
+    kind: Kind,
+    meaning: &'static str,
+    fix: &'static str,
+) -> CodeInfo {
+    CodeInfo {
+        code,
+        kind,
+        http_status: None,
+        meaning,
+        fix,
+    }
+}
+
+/// Every code, grouped by kind. A code appears once.
+pub const CATALOG: &[CodeInfo] = &[
+    // ---- the admin/producer API ----
+    api(
+        "ENDPOINT_NOT_FOUND",
+        404,
+        "no endpoint has this id",
+        "create it with PUT /v1/endpoints/{id} (courier endpoint add ID URL); list them with courier endpoint list",
+    ),
+    api(
+        "DEAD_LETTER_NOT_FOUND",
+        404,
+        "no dead letter has this event id (it may have been replayed or purged)",
+        "list dead letters with GET /v1/dead-letters (courier dlq list)",
+    ),
+    api(
+        "CHANNEL_NOT_FOUND",
+        404,
+        "no ingress channel has this id",
+        "create it with PUT /v1/channels/{id} (courier channel add ID ENDPOINT)",
+    ),
+    api(
+        "ROUTE_NOT_FOUND",
+        404,
+        "no route has this path",
+        "see the API summary in the README",
+    ),
+    api(
+        "METHOD_NOT_ALLOWED",
+        405,
+        "the route exists but not with this method",
+        "use one of the methods the message names",
+    ),
+    api(
+        "INVALID_ENDPOINT_ID",
+        400,
+        "an endpoint id must be 1-64 characters of A-Z a-z 0-9 _ . - (and not . or ..)",
+        "choose an id such as acme-chat",
+    ),
+    api(
+        "INVALID_CHANNEL_ID",
+        400,
+        "a channel id must be 1-64 characters of A-Z a-z 0-9 _ . - (and not . or ..)",
+        "choose an id such as cm_abc123",
+    ),
+    api(
+        "INVALID_EVENT_ID",
+        400,
+        "event ids look like evt_ followed by 26 characters",
+        "copy the id from the 202 answer or from GET /v1/dead-letters",
+    ),
+    api(
+        "INVALID_JSON",
+        400,
+        "the request body is not the JSON this route takes",
+        "fix the field the message names; the README's API table lists every field",
+    ),
+    api(
+        "INVALID_BATCH",
+        400,
+        "a line of the NDJSON batch is malformed; nothing of the batch was accepted",
+        r#"send one JSON object per line: {"endpoint": "acme", "body": {...}, "event_type": "..."}"#,
+    ),
+    api(
+        "INVALID_HEADER",
+        400,
+        "Content-Type, X-Event-Type or Idempotency-Key is not printable ASCII or is too long",
+        "send at most 256 printable ASCII characters",
+    ),
+    api(
+        "INVALID_LIMIT",
+        400,
+        "limit is not a whole number from 1 to 1000",
+        "pass ?limit=N with 1 <= N <= 1000",
+    ),
+    api(
+        "INVALID_EVENT",
+        400,
+        "the event's metadata cannot be stored (too large)",
+        "shorten Content-Type, X-Event-Type and Idempotency-Key",
+    ),
+    api(
+        "BODY_READ_FAILED",
+        400,
+        "the request body could not be read (the client stopped sending)",
+        "send the whole body, with a correct Content-Length",
+    ),
+    api(
+        "HTTPS_REQUIRED",
+        422,
+        "endpoint URLs must use https://",
+        "install a TLS certificate (or put nginx/Caddy in front); start courier with --allow-http only for local development",
+    ),
+    api(
+        "INVALID_URL",
+        422,
+        "the URL is not an absolute https URL with a host",
+        "give an absolute URL such as https://api.acme.io/happ/chat",
+    ),
+    api(
+        "INVALID_TIMEOUT",
+        422,
+        "timeout is not a duration from 1ms to 10m",
+        r#"write e.g. "5s" or "500ms""#,
+    ),
+    api(
+        "INVALID_RETRY_SCHEDULE",
+        422,
+        "retry_schedule is not a list of at most 32 durations from 100ms to 24h",
+        r#"write e.g. ["5s", "15s", "60s"], or [] for no retries"#,
+    ),
+    api(
+        "INVALID_MAX_IN_FLIGHT",
+        422,
+        "max_in_flight is not 1-1000",
+        "use 1 for strict order, more to deliver concurrently",
+    ),
+    api(
+        "INVALID_SECRET",
+        422,
+        "the secret is empty or longer than 1024 bytes",
+        "give 1-1024 bytes, or null to remove the secret",
+    ),
+    api(
+        "INVALID_PASSWORD",
+        422,
+        "the password is empty, longer than 1024 bytes, or not printable ASCII",
+        "give 1-1024 printable ASCII characters, or null to remove the password",
+    ),
+    api(
+        "INVALID_RATE_LIMIT",
+        422,
+        "rate_limit or burst is outside 1-100000",
+        "give requests a second from 1 to 100000",
+    ),
+    api(
+        "PAYLOAD_TOO_LARGE",
+        413,
+        "the request body is larger than this route accepts",
+        "send a smaller body; the message names the limit and the setting that controls it, if any",
+    ),
+    api(
+        "ENDPOINT_NOT_EMPTY",
+        409,
+        "the endpoint still has undelivered events",
+        "wait for the backlog to drain, or DELETE with ?force=true to dead-letter them (reason ENDPOINT_DELETED)",
+    ),
+    api(
+        "IDEMPOTENCY_MISMATCH",
+        409,
+        "this Idempotency-Key was used within 24 h for a different request (body, Content-Type or X-Event-Type)",
+        "use a new key for a new event; repeat a key only to retry exactly the same request",
+    ),
+    api(
+        "NOT_REPLAYABLE",
+        409,
+        "this dead letter's stored record is corrupt, so it cannot be sent again",
+        "inspect its raw bytes with GET /v1/dead-letters/{id} (payload_base64), re-send the event yourself if you can, then purge it",
+    ),
+    api(
+        "STORAGE_FULL",
+        507,
+        "the data directory's disk is full; nothing of the request was applied",
+        "free disk space; Courier recovers by itself and acknowledged events are safe",
+    ),
+    api(
+        "STORAGE_UNAVAILABLE",
+        503,
+        "the journal is reopening after an I/O error; nothing of the request was applied",
+        "retry shortly; if it persists check the data directory and the daemon's log",
+    ),
+    api(
+        "STORAGE_ERROR",
+        503,
+        "a journal commit failed; nothing of the request was applied",
+        "retry shortly; if it persists check the data directory and the daemon's log",
+    ),
+    api(
+        "STORAGE_CORRUPT",
+        500,
+        "a stored row (not an event record) failed its check",
+        "report this with the daemon's log; the row is left in place for inspection",
+    ),
+    api(
+        "SHUTTING_DOWN",
+        503,
+        "the daemon is stopping and accepts no new work",
+        "retry against the restarted daemon; nothing acknowledged is lost",
+    ),
+    api(
+        "INTERNAL",
+        500,
+        "a storage read failed unexpectedly",
+        "retry; if it persists report it with the daemon's log",
+    ),
+    // ---- the ingress ----
+    ingress(
+        "RATE_LIMITED",
+        429,
+        "the channel's token bucket is empty",
+        "queue on your side and send at an even pace; retry after the Retry-After seconds",
+    ),
+    ingress(
+        "INVALID_PAYLOAD",
+        422,
+        "the incoming message is not the JSON the ingress takes",
+        "send a JSON object with the required string fields sender_id and text (optional: sender_name, metadata object, attachments [{type, url}]) and Content-Type: application/json",
+    ),
+    ingress(
+        "HMAC_MISMATCH",
+        401,
+        "X-HAPP-Signature is missing or does not match the body",
+        "compute HMAC-SHA256 of the raw request body (not the URL) with the channel's secret and send it as X-HAPP-Signature: sha256=<hex>",
+    ),
+    ingress(
+        "CHANNEL_TARGET_MISSING",
+        503,
+        "the channel points at an endpoint that no longer exists",
+        "the operator must re-create the endpoint or re-point the channel",
+    ),
+    // ---- attempt failures ----
+    other(
+        "ETIMEDOUT",
+        Kind::Attempt,
+        "no complete answer within the endpoint's timeout",
+        "make the receiver answer faster (acknowledge first, work later), or raise the endpoint's timeout",
+    ),
+    other(
+        "ECONNREFUSED",
+        Kind::Attempt,
+        "nothing listens on the URL's port",
+        "start the receiver, or fix the URL's host and port",
+    ),
+    other(
+        "ECONNRESET",
+        Kind::Attempt,
+        "the connection was closed or reset mid-exchange",
+        "check the receiver's and any proxy's logs and limits (body size, idle timeouts)",
+    ),
+    other(
+        "DNS_ERROR",
+        Kind::Attempt,
+        "the URL's host name did not resolve",
+        "fix the host name, or the resolver of the machine Courier runs on",
+    ),
+    other(
+        "TLS_ERROR",
+        Kind::Attempt,
+        "the TLS handshake or certificate verification failed",
+        "serve a certificate valid for the URL's host from a public CA, or pass its CA with --ca-file",
+    ),
+    other(
+        "CONNECT_ERROR",
+        Kind::Attempt,
+        "the connection failed for another reason",
+        "check that the host is reachable from Courier's machine",
+    ),
+    other(
+        "PROTOCOL_ERROR",
+        Kind::Attempt,
+        "the answer is not HTTP/1.1 that Courier can read",
+        "check that the URL points at an HTTP server",
+    ),
+    other(
+        "HTTP_5XX",
+        Kind::Attempt,
+        "the receiver answered 500-599",
+        "fix the receiver's error; Courier retries and holds the backlog meanwhile",
+    ),
+    other(
+        "HTTP_429",
+        Kind::Attempt,
+        "the receiver answered 429 Too Many Requests",
+        "send Retry-After: <seconds> so Courier waits without using a retry, or raise the receiver's limit",
+    ),
+    other(
+        "HTTP_4XX",
+        Kind::Attempt,
+        "the receiver rejected this event (400-499 other than 429)",
+        "fix what the receiver refused (signature, schema, auth), then replay the dead letter",
+    ),
+    other(
+        "HTTP_3XX",
+        Kind::Attempt,
+        "the receiver answered a redirect, which Courier does not follow",
+        "point the endpoint at the final URL",
+    ),
+    // ---- dead-letter reasons ----
+    other(
+        "MAX_RETRIES_EXCEEDED",
+        Kind::DeadLetter,
+        "every attempt of the retry schedule failed; last_error says why",
+        "fix the cause named by last_error, then replay: courier dlq replay EVENT_ID",
+    ),
+    other(
+        "ENDPOINT_DELETED",
+        Kind::DeadLetter,
+        "the endpoint was deleted with ?force=true while the event waited",
+        "create the endpoint again with the same id, then replay",
+    ),
+    other(
+        "RECORD_CORRUPT",
+        Kind::DeadLetter,
+        "the event's stored record failed its checksum; it was set aside so the endpoint could go on",
+        "inspect the raw bytes (courier dlq show), re-send the event from its source if you can, then purge it; check the disk",
+    ),
+    // ---- the command-line client ----
+    other(
+        "DAEMON_CONNECTION_LOST",
+        Kind::Client,
+        "the connection to the daemon broke before its answer",
+        "the request may or may not have taken effect; check before retrying",
+    ),
+    other(
+        "DAEMON_TIMEOUT",
+        Kind::Client,
+        "the daemon did not answer within 60 s",
+        "the daemon may be stopping or overloaded; check its log, then try again",
+    ),
+];
+
+/// The catalogue entry of a code.
+pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
+    CATALOG.iter().find(|c| c.code == code)
+}
+
+#[cfg(test)]
+mod tests;

@@ -23,7 +23,7 @@ use crate::model::{
 };
 use crate::record::EventMeta;
 use crate::scheduler::{RuntimeView, SchedulerHandle};
-use crate::store::{DbHandle, EnqueueReq, Op, StoreError, Writer};
+use crate::store::{DbHandle, EnqueueReq, Op, StoreError, StoredRecord, Writer};
 use crate::timefmt::{now_ms, rfc3339};
 
 /// Longest accepted `Content-Type`, `X-Event-Type` or `Idempotency-Key`.
@@ -748,7 +748,7 @@ async fn delete_endpoint(state: &Arc<AppState>, id: &str, force: bool) -> Result
 
 // ---------- events ----------
 
-fn header_str(h: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn header_str(h: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
     let Some(v) = h.get(name) else {
         return Ok(None);
     };
@@ -938,6 +938,14 @@ async fn enqueue_batch(state: &Arc<AppState>, req: Request<Incoming>) -> Result<
                 let line = batch_line_of(&body, endpoints.iter().position(|e| *e == ep));
                 unknown_endpoint_on_line(line, &ep)
             }
+            e @ StoreError::IdempotencyMismatch { index, .. } => {
+                let line = batch_line_of(&body, Some(index));
+                let e = ApiError::from(e);
+                ApiError {
+                    message: format!("line {line}: {}", e.message),
+                    ..e
+                }
+            }
             other => other.into(),
         })?;
     let events: Vec<Value> = oks
@@ -1011,14 +1019,27 @@ async fn get_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
         .await?
         .ok_or_else(|| ApiError::dead_letter_not_found(id))?;
     let mut v = dead_json(&dl);
-    v["content_type"] = json!(rec.meta.content_type);
-    v["event_type"] = json!(rec.meta.event_type);
-    v["enqueued_at"] = json!(rfc3339(rec.meta.enqueued_at_ms));
-    match std::str::from_utf8(&rec.body) {
-        Ok(s) => v["payload"] = json!(s),
-        Err(_) => {
+    match rec {
+        StoredRecord::Intact(rec) => {
+            v["content_type"] = json!(rec.meta.content_type);
+            v["event_type"] = json!(rec.meta.event_type);
+            v["enqueued_at"] = json!(rfc3339(rec.meta.enqueued_at_ms));
+            match std::str::from_utf8(&rec.body) {
+                Ok(s) => v["payload"] = json!(s),
+                Err(_) => {
+                    v["payload"] = Value::Null;
+                    v["payload_base64"] = json!(base64(&rec.body));
+                }
+            }
+        }
+        // The raw stored bytes (header, metadata, body) for inspection; nothing is trusted.
+        StoredRecord::Corrupt { raw, why } => {
+            v["content_type"] = Value::Null;
+            v["event_type"] = Value::Null;
+            v["enqueued_at"] = Value::Null;
             v["payload"] = Value::Null;
-            v["payload_base64"] = json!(base64(&rec.body));
+            v["payload_base64"] = json!(base64(&raw));
+            v["record_error"] = json!(why);
         }
     }
     v["history"] = Value::Array(dl.progress.history.iter().map(attempt_json).collect());

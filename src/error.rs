@@ -126,6 +126,18 @@ impl From<crate::store::StoreError> for ApiError {
                 format!("a stored record is corrupt: {why}"),
             )
             .hint("report this with the daemon's log; the record is left in place"),
+            E::NotReplayable { event_id, why } => ApiError::new(
+                StatusCode::CONFLICT,
+                "NOT_REPLAYABLE",
+                format!("dead letter {event_id} cannot be replayed: its stored record is corrupt ({why})"),
+            ),
+            E::IdempotencyMismatch { event_id, .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "IDEMPOTENCY_MISMATCH",
+                format!(
+                    "this Idempotency-Key was used within 24 h for a different request (event {event_id}); nothing was enqueued"
+                ),
+            ),
             E::Stopped => ApiError::shutting_down(),
         }
     }

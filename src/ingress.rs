@@ -202,12 +202,10 @@ async fn inbound(
         .get(crate::signing::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let idempotency_key = req
-        .headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= crate::api::HEADER_VALUE_MAX)
-        .map(str::to_string);
+    // The same rule as the API's: a key that is not printable ASCII or too long is refused,
+    // never silently dropped (that would turn a retry into a duplicate).
+    let idempotency_key =
+        crate::api::header_str(req.headers(), "idempotency-key").map_err(refuse)?;
     let (_, body) = read_body(req, state.max_body_bytes).await.map_err(refuse)?;
     if let Some(secret) = &ch.config.secret {
         let ok = signature
@@ -239,6 +237,15 @@ async fn inbound(
     let req = EnqueueReq::new(ch.config.endpoint.clone(), meta, body, idempotency_key)
         .map_err(|e| refuse(invalid(&e.to_string())))?;
     match state.writer.call(|reply| Op::Enqueue(req, reply)).await {
+        // One rule for every intake route: a repeated Idempotency-Key with the same request is
+        // 200 with the original id and "duplicate": true; with another request, 409.
+        Ok(ok) if ok.duplicate => {
+            count("duplicate");
+            Ok(json_resp(
+                StatusCode::OK,
+                json!({"status": "duplicate", "id": ok.id, "duplicate": true}),
+            ))
+        }
         Ok(ok) => {
             count("accepted");
             Ok(json_resp(

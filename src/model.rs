@@ -110,6 +110,99 @@ pub struct IdempotentHit {
     pub event_id: String,
     pub seq: u64,
     pub created_ms: u64,
+    /// SHA-256 of the request (see [`request_fingerprint`]); `None` in rows written before it
+    /// was kept, which match any request.
+    pub fingerprint: Option<[u8; 32]>,
+}
+
+/// The first shape of [`IdempotentHit`], still found in journals written by older builds.
+#[derive(Deserialize)]
+struct IdempotentHitV1 {
+    event_id: String,
+    seq: u64,
+    created_ms: u64,
+}
+
+impl IdempotentHit {
+    /// Decodes either shape (postcard has no optional trailing fields).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if let Ok(hit) = postcard::from_bytes::<IdempotentHit>(bytes) {
+            return Some(hit);
+        }
+        let v1: IdempotentHitV1 = postcard::from_bytes(bytes).ok()?;
+        Some(Self {
+            event_id: v1.event_id,
+            seq: v1.seq,
+            created_ms: v1.created_ms,
+            fingerprint: None,
+        })
+    }
+
+    /// Whether a request with this fingerprint repeats the one remembered.
+    pub fn matches(&self, fingerprint: &[u8; 32]) -> bool {
+        self.fingerprint.is_none_or(|f| f == *fingerprint)
+    }
+}
+
+/// What makes two requests with one `Idempotency-Key` the same: the body byte for byte, the
+/// `Content-Type` and the event type.
+pub fn request_fingerprint(content_type: &str, event_type: Option<&str>, body: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [content_type.as_bytes(), event_type.unwrap_or("").as_bytes()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.update([u8::from(event_type.is_some())]);
+    h.update(body);
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_rows_of_both_shapes_decode() {
+        #[derive(Serialize)]
+        struct V1<'a> {
+            event_id: &'a str,
+            seq: u64,
+            created_ms: u64,
+        }
+        let old = postcard::to_stdvec(&V1 {
+            event_id: "evt_x",
+            seq: 7,
+            created_ms: 9,
+        })
+        .unwrap();
+        let hit = IdempotentHit::decode(&old).unwrap();
+        assert_eq!((hit.seq, hit.created_ms, hit.fingerprint), (7, 9, None));
+        assert!(hit.matches(&[1; 32]), "an old row matches any request");
+        let new = IdempotentHit {
+            fingerprint: Some([3; 32]),
+            ..hit
+        };
+        let back = IdempotentHit::decode(&postcard::to_stdvec(&new).unwrap()).unwrap();
+        assert_eq!(back, new);
+        assert!(back.matches(&[3; 32]) && !back.matches(&[4; 32]));
+        assert_eq!(IdempotentHit::decode(b"\xff"), None);
+    }
+
+    #[test]
+    fn fingerprints_tell_requests_apart() {
+        let f = request_fingerprint;
+        let base = f("application/json", Some("t"), b"{}");
+        assert_eq!(base, f("application/json", Some("t"), b"{}"));
+        assert_ne!(base, f("application/json", Some("t"), b"{ }"));
+        assert_ne!(base, f("text/plain", Some("t"), b"{}"));
+        assert_ne!(base, f("application/json", None, b"{}"));
+        assert_ne!(base, f("application/json", Some("t{}"), b""));
+        assert_ne!(
+            f("application/json", Some(""), b""),
+            f("application/json", None, b"")
+        );
+    }
 }
 
 /// Default inbound rate per channel (Custom Messenger: 100 messages a second).

@@ -458,15 +458,20 @@ impl Scheduler {
         }
         let want = BUFFER - p.ready.len();
         match self.db.load_events(id, from, want) {
-            Ok(evs) => {
-                let got = evs.len();
+            Ok(loaded) => {
+                let got = loaded.events.len() + loaded.corrupt.len();
                 let mut last = from;
-                for ev in evs {
-                    last = ev.seq;
+                for ev in loaded.events {
+                    last = last.max(ev.seq);
                     p.loaded_upto = p.loaded_upto.max(ev.seq);
                     if !p.active.contains_key(&ev.seq) {
                         p.ready.insert(ev.seq, ev);
                     }
+                }
+                for (seq, why) in loaded.corrupt {
+                    last = last.max(seq);
+                    p.loaded_upto = p.loaded_upto.max(seq);
+                    quarantine(p, &self.writer, seq, why);
                 }
                 p.spilled = if got < want { None } else { Some(last + 1) };
             }
@@ -801,6 +806,30 @@ impl Scheduler {
             down,
         }));
     }
+}
+
+/// A pending record failed its check: it is set aside as a dead letter (`RECORD_CORRUPT`) and
+/// the partition goes on with the next event. Said once: in the log, the metrics and the
+/// endpoint's `last_error` (the record is never read again).
+fn quarantine(p: &mut Partition, writer: &Writer, seq: u64, why: String) {
+    use crate::store::RECORD_CORRUPT;
+    tracing::error!(endpoint = %p.id, seq, error = %why,
+        "corrupt event record set aside as a dead letter (RECORD_CORRUPT); delivery goes on with the next event");
+    p.backlog = p.backlog.saturating_sub(1);
+    metrics::gauge!("courier_backlog").decrement(1.0);
+    p.last_error = Some(ErrorInfo {
+        code: RECORD_CORRUPT.into(),
+        message: format!(
+            "the stored record of event seq {seq} is corrupt ({why}); it was set aside as a dead letter"
+        ),
+        status: None,
+        at_ms: now_ms(),
+    });
+    let _ = writer.send(Op::Quarantine {
+        endpoint: p.id.clone(),
+        seq,
+        why,
+    });
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {

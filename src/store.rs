@@ -41,7 +41,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use crate::model::{AttemptRecord, ChannelRecord, DeadLetter, EndpointRecord, EventProgress};
 use crate::record::{self, EventMeta, Record};
 
-pub use writer::{EnqueueOk, EnqueueReq, Notice, Op, ProgressOutcome, ProgressUpdate, Writer};
+pub use writer::{
+    EnqueueOk, EnqueueReq, Notice, Op, ProgressOutcome, ProgressUpdate, RECORD_CORRUPT, Writer,
+};
 
 /// Bumped when a stored shape changes incompatibly.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -80,6 +82,12 @@ pub enum StoreError {
     Storage(String),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A dead letter whose stored record is corrupt cannot be sent again.
+    #[error("dead letter {event_id} cannot be replayed: its record is corrupt ({why})")]
+    NotReplayable { event_id: String, why: String },
+    /// An `Idempotency-Key` repeated with a different request; `index` is the batch position.
+    #[error("idempotency key reused for a different request (first used by {event_id})")]
+    IdempotencyMismatch { event_id: String, index: usize },
     #[error("store stopped")]
     Stopped,
 }
@@ -115,6 +123,21 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, b: &[u8]) -> Result<T, Sto
 pub(crate) fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
     // postcard serialization of our plain structs into a Vec cannot fail.
     postcard::to_stdvec(v).unwrap_or_default()
+}
+
+/// What [`DbHandle::load_events`] read: the events, and the sequence numbers (with the reason)
+/// of records that failed their check, in order.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub events: Vec<QueuedEvent>,
+    pub corrupt: Vec<(u64, String)>,
+}
+
+/// A dead letter's stored record: intact, or the raw bytes of one that failed its check.
+#[derive(Debug, Clone)]
+pub enum StoredRecord {
+    Intact(Record),
+    Corrupt { raw: Vec<u8>, why: String },
 }
 
 /// An event ready for the scheduler: metadata and body in memory, with its progress.
@@ -234,36 +257,44 @@ impl DbHandle {
     }
 
     /// Up to `limit` pending events of `endpoint` with `seq >= from`, in order, with progress.
+    /// A record that fails its check is reported in `corrupt` (it counts toward `limit`) instead
+    /// of failing the read, so one bad record cannot stop the events behind it.
     pub fn load_events(
         &self,
         endpoint: &str,
         from: u64,
         limit: usize,
-    ) -> Result<Vec<QueuedEvent>, StoreError> {
+    ) -> Result<Loaded, StoreError> {
         let db = self.get()?;
         let tx = db.begin_read().map_err(StoreError::from_redb)?;
         let events = tx.open_table(EVENTS).map_err(StoreError::from_redb)?;
         let progress = tx.open_table(PROGRESS).map_err(StoreError::from_redb)?;
-        let mut out = Vec::new();
+        let mut out = Loaded::default();
         for row in events
             .range((endpoint, from)..=(endpoint, u64::MAX))
             .map_err(StoreError::from_redb)?
         {
-            if out.len() >= limit {
+            if out.events.len() + out.corrupt.len() >= limit {
                 break;
             }
             let (k, v) = row.map_err(StoreError::from_redb)?;
             let seq = k.value().1;
-            let Record { meta, body } = record::decode(v.value())
-                .map_err(|e| StoreError::Corrupt(format!("event {endpoint}/{seq}: {e}")))?;
+            let Record { meta, body } = match record::decode(v.value()) {
+                Ok(r) => r,
+                Err(e) => {
+                    out.corrupt.push((seq, e.to_string()));
+                    continue;
+                }
+            };
+            // A progress row that does not decode costs the attempt count, not the event.
             let prog = match progress
                 .get((endpoint, seq))
                 .map_err(StoreError::from_redb)?
             {
-                Some(p) => decode("progress", p.value())?,
+                Some(p) => decode("progress", p.value()).unwrap_or_default(),
                 None => EventProgress::default(),
             };
-            out.push(QueuedEvent {
+            out.events.push(QueuedEvent {
                 seq,
                 meta: Arc::new(meta),
                 body,
@@ -289,8 +320,11 @@ impl DbHandle {
         Ok(out)
     }
 
-    /// One dead letter with its record.
-    pub fn dead_letter(&self, event_id: &str) -> Result<Option<(DeadLetter, Record)>, StoreError> {
+    /// One dead letter with its record (or the raw bytes of a record that fails its check).
+    pub fn dead_letter(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<(DeadLetter, StoredRecord)>, StoreError> {
         let db = self.get()?;
         let tx = db.begin_read().map_err(StoreError::from_redb)?;
         let t = tx.open_table(DEAD).map_err(StoreError::from_redb)?;
@@ -304,9 +338,14 @@ impl DbHandle {
                 "dead letter {event_id} has no record"
             )));
         };
-        let rec = record::decode(rec.value())
-            .map_err(|e| StoreError::Corrupt(format!("dead letter {event_id}: {e}")))?;
-        Ok(Some((dl, rec)))
+        let stored = match record::decode(rec.value()) {
+            Ok(r) => StoredRecord::Intact(r),
+            Err(e) => StoredRecord::Corrupt {
+                raw: rec.value().to_vec(),
+                why: e.to_string(),
+            },
+        };
+        Ok(Some((dl, stored)))
     }
 
     /// The newest `limit` attempts of an endpoint, newest first.

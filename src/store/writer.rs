@@ -50,6 +50,8 @@ pub struct EnqueueReq {
     /// The encoded record (made by the caller, off the writer thread).
     pub record: Vec<u8>,
     pub idempotency_key: Option<String>,
+    /// What a repeat of the key must match, computed (off the writer thread) when a key is given.
+    pub fingerprint: Option<[u8; 32]>,
 }
 
 impl EnqueueReq {
@@ -61,12 +63,16 @@ impl EnqueueReq {
         idempotency_key: Option<String>,
     ) -> Result<Self, record::RecordError> {
         let record = record::encode(&meta, &body)?;
+        let fingerprint = idempotency_key.as_ref().map(|_| {
+            crate::model::request_fingerprint(&meta.content_type, meta.event_type.as_deref(), &body)
+        });
         Ok(Self {
             endpoint,
             meta: Arc::new(meta),
             body,
             record,
             idempotency_key,
+            fingerprint,
         })
     }
 }
@@ -144,6 +150,13 @@ pub enum Op {
         id: String,
         reply: Reply<()>,
     },
+    /// Sets aside a pending event whose stored record is corrupt: it becomes a dead letter
+    /// with reason `RECORD_CORRUPT` (raw bytes kept), so the endpoint can go on.
+    Quarantine {
+        endpoint: Arc<str>,
+        seq: u64,
+        why: String,
+    },
     /// A durable commit barrier (used at shutdown).
     Sync(Reply<()>),
 }
@@ -209,6 +222,7 @@ impl Writer {
             lazy_dirty: false,
             broken: false,
             last_prune: None,
+            ids: crate::ids::IdGen::new(),
         };
         let handle = std::thread::Builder::new()
             .name("courier-writer".into())
@@ -333,7 +347,12 @@ struct WriterState {
     /// The database must be reopened before the next batch.
     broken: bool,
     last_prune: Option<Instant>,
+    /// Ids for dead letters whose own record is too corrupt to give one.
+    ids: crate::ids::IdGen,
 }
+
+/// The dead-letter reason of an event whose stored record failed its check.
+pub const RECORD_CORRUPT: &str = "RECORD_CORRUPT";
 
 /// Which storage error a redb call produced.
 fn se(e: impl Into<redb::Error>) -> StoreError {
@@ -545,13 +564,16 @@ impl WriterState {
                     .find(|r| !self.endpoints.contains_key(&r.endpoint));
                 let r = match missing {
                     Some(m) => Err(StoreError::EndpointNotFound(m.endpoint.clone())),
-                    None => {
-                        let mut out = Vec::with_capacity(reqs.len());
-                        for req in reqs {
-                            out.push(self.enqueue(t, req, now, batch)?);
+                    None => match batch_mismatch(t, &reqs, now)? {
+                        Some(e) => Err(e),
+                        None => {
+                            let mut out = Vec::with_capacity(reqs.len());
+                            for req in reqs {
+                                out.push(self.enqueue(t, req, now, batch)?);
+                            }
+                            Ok(out)
                         }
-                        Ok(out)
-                    }
+                    },
                 };
                 batch.finished.push(Finished::Batch(reply, r));
             }
@@ -632,8 +654,82 @@ impl WriterState {
                 };
                 batch.finished.push(Finished::Unit(reply, r));
             }
+            Op::Quarantine { endpoint, seq, why } => {
+                self.quarantine(t, &endpoint, seq, &why, now, batch)?
+            }
             Op::Sync(reply) => batch.finished.push(Finished::Unit(reply, Ok(()))),
         }
+        Ok(())
+    }
+
+    /// Moves a corrupt pending record to the dead letters, under a fresh id (its own cannot be
+    /// trusted), with its raw bytes, reason [`RECORD_CORRUPT`] and the decoding error.
+    fn quarantine(
+        &mut self,
+        t: &mut Tables<'_>,
+        ep: &str,
+        seq: u64,
+        why: &str,
+        now: u64,
+        batch: &mut Batch,
+    ) -> Result<(), StoreError> {
+        if !self.endpoints.contains_key(ep) {
+            return Ok(()); // deleted meanwhile (its backlog was dead-lettered then)
+        }
+        let Some(bytes) = t
+            .events
+            .remove((ep, seq))
+            .map_err(se)?
+            .map(|v| v.value().to_vec())
+        else {
+            return Ok(());
+        };
+        let progress = t
+            .progress
+            .remove((ep, seq))
+            .map_err(se)?
+            .map(|v| v.value().to_vec());
+        self.dead_letter_corrupt(t, ep, seq, &bytes, progress.as_deref(), why, now)?;
+        self.touch(batch, ep);
+        if let Some(rec) = self.endpoints.get_mut(ep) {
+            rec.pending = rec.pending.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    /// Writes the dead letter of a record that does not decode.
+    #[allow(clippy::too_many_arguments)]
+    fn dead_letter_corrupt(
+        &self,
+        t: &mut Tables<'_>,
+        ep: &str,
+        seq: u64,
+        bytes: &[u8],
+        progress: Option<&[u8]>,
+        why: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut progress: EventProgress = progress
+            .and_then(|p| postcard::from_bytes(p).ok())
+            .unwrap_or_default();
+        progress.last_error = Some(crate::model::ErrorInfo {
+            code: RECORD_CORRUPT.into(),
+            message: format!("the stored record of event {ep}/{seq} is corrupt: {why}"),
+            status: None,
+            at_ms: now,
+        });
+        let dl = DeadLetter {
+            event_id: self.ids.next(now),
+            endpoint: ep.to_string(),
+            seq,
+            reason: RECORD_CORRUPT.into(),
+            progress,
+            dead_at_ms: now,
+        };
+        let id = dl.event_id.as_str();
+        t.dead.insert(id, encode(&dl).as_slice()).map_err(se)?;
+        t.dead_records.insert(id, bytes).map_err(se)?;
+        metrics::counter!("courier_dead_letters_total", "reason" => RECORD_CORRUPT).increment(1);
         Ok(())
     }
 
@@ -648,17 +744,18 @@ impl WriterState {
             return Err(StoreError::EndpointNotFound(req.endpoint));
         }
         let ep = req.endpoint.as_str();
-        if let Some(key) = &req.idempotency_key
-            && let Some(v) = t.idempotency.get((ep, key.as_str())).map_err(se)?
-        {
-            let hit: IdempotentHit = decode("idempotency", v.value())?;
-            if now.saturating_sub(hit.created_ms) < IDEMPOTENCY_TTL_MS {
-                return Ok(EnqueueOk {
-                    id: hit.event_id,
-                    seq: hit.seq,
-                    duplicate: true,
+        if let Some(hit) = remembered(t, &req, now)? {
+            if !req.fingerprint.is_some_and(|f| hit.matches(&f)) {
+                return Err(StoreError::IdempotencyMismatch {
+                    event_id: hit.event_id,
+                    index: 0,
                 });
             }
+            return Ok(EnqueueOk {
+                id: hit.event_id,
+                seq: hit.seq,
+                duplicate: true,
+            });
         }
         self.touch(batch, ep);
         let Some(rec) = self.endpoints.get_mut(ep) else {
@@ -675,6 +772,7 @@ impl WriterState {
                 event_id: req.meta.id.clone(),
                 seq,
                 created_ms: now,
+                fingerprint: req.fingerprint,
             };
             t.idempotency
                 .insert((ep, key.as_str()), encode(&hit).as_slice())
@@ -764,9 +862,28 @@ impl WriterState {
             pending.push((k.value().1, v.value().to_vec()));
         }
         for (seq, bytes) in pending {
-            let meta = record::decode(&bytes)
-                .map_err(|e| StoreError::Corrupt(format!("event {id}/{seq}: {e}")))?
-                .meta;
+            let meta = match record::decode(&bytes) {
+                Ok(r) => r.meta,
+                Err(e) => {
+                    // A corrupt record must not block the delete: set it aside like delivery does.
+                    let progress = t
+                        .progress
+                        .remove((id, seq))
+                        .map_err(se)?
+                        .map(|v| v.value().to_vec());
+                    self.dead_letter_corrupt(
+                        t,
+                        id,
+                        seq,
+                        &bytes,
+                        progress.as_deref(),
+                        &e.to_string(),
+                        now,
+                    )?;
+                    tracing::error!(endpoint = id, seq, error = %e, "corrupt event record set aside as a dead letter (RECORD_CORRUPT)");
+                    continue;
+                }
+            };
             let progress = match t.progress.remove((id, seq)).map_err(se)? {
                 Some(p) => decode("progress", p.value())?,
                 None => EventProgress::default(),
@@ -899,8 +1016,10 @@ impl WriterState {
                 )));
             }
         };
-        let rec = record::decode(&bytes)
-            .map_err(|e| StoreError::Corrupt(format!("dead letter {event_id}: {e}")))?;
+        let rec = record::decode(&bytes).map_err(|e| StoreError::NotReplayable {
+            event_id: event_id.to_string(),
+            why: e.to_string(),
+        })?;
         let mut progress = dl.progress.clone();
         progress.failures = 0; // the schedule starts afresh; attempt numbers continue
         t.events
@@ -951,17 +1070,63 @@ fn fail_ops(ops: Vec<Op>, e: &StoreError) {
             Op::PutChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::DeleteChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::Sync(reply) => reply.send(Err(e.clone())).map_err(drop),
-            Op::Progress(_) => Ok(()),
+            Op::Progress(_) | Op::Quarantine { .. } => Ok(()),
         };
     }
+}
+
+/// The live (unexpired) remembered request for `req`'s `Idempotency-Key`, if any.
+fn remembered(
+    t: &Tables<'_>,
+    req: &EnqueueReq,
+    now: u64,
+) -> Result<Option<IdempotentHit>, StoreError> {
+    let Some(key) = &req.idempotency_key else {
+        return Ok(None);
+    };
+    let Some(v) = t
+        .idempotency
+        .get((req.endpoint.as_str(), key.as_str()))
+        .map_err(se)?
+    else {
+        return Ok(None);
+    };
+    let hit = IdempotentHit::decode(v.value())
+        .ok_or_else(|| StoreError::Corrupt("idempotency row does not decode".into()))?;
+    Ok((now.saturating_sub(hit.created_ms) < IDEMPOTENCY_TTL_MS).then_some(hit))
+}
+
+/// The first line of a batch whose `Idempotency-Key` repeats an earlier request (in the journal
+/// or earlier in the batch) with a different one: checked before anything of the batch is
+/// written, so that the batch stays all or nothing.
+fn batch_mismatch(
+    t: &Tables<'_>,
+    reqs: &[EnqueueReq],
+    now: u64,
+) -> Result<Option<StoreError>, StoreError> {
+    let mut seen: HashMap<(&str, &str), ([u8; 32], &str)> = HashMap::new();
+    for (index, req) in reqs.iter().enumerate() {
+        let (Some(key), Some(fp)) = (&req.idempotency_key, req.fingerprint) else {
+            continue;
+        };
+        let earlier = match seen.get(&(req.endpoint.as_str(), key.as_str())) {
+            Some((f, id)) => (*f != fp).then(|| id.to_string()),
+            None => remembered(t, req, now)?.and_then(|h| (!h.matches(&fp)).then_some(h.event_id)),
+        };
+        if let Some(event_id) = earlier {
+            return Ok(Some(StoreError::IdempotencyMismatch { event_id, index }));
+        }
+        seen.entry((req.endpoint.as_str(), key.as_str()))
+            .or_insert((fp, req.meta.id.as_str()));
+    }
+    Ok(None)
 }
 
 fn prune_idempotency(t: &mut Tables<'_>, now: u64) -> Result<(), StoreError> {
     t.idempotency
         .retain(|_, v| {
-            postcard::from_bytes::<IdempotentHit>(v)
-                .map(|h| now.saturating_sub(h.created_ms) < IDEMPOTENCY_TTL_MS)
-                .unwrap_or(false)
+            IdempotentHit::decode(v)
+                .is_some_and(|h| now.saturating_sub(h.created_ms) < IDEMPOTENCY_TTL_MS)
         })
         .map_err(se)
 }

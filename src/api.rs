@@ -639,6 +639,18 @@ pub fn validate_url(url: &str, allow_http: bool) -> Result<(), ApiError> {
     }
 }
 
+/// Most bytes of a refused (over-limit) body that are read and thrown away before the answer.
+const DRAIN_MAX_BYTES: u64 = 64 << 20;
+/// Longest time spent reading and throwing away a refused body before the answer.
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
+
+/// Reads a request body of at most `max` bytes.
+///
+/// An over-limit body is answered 413 `PAYLOAD_TOO_LARGE`, but only after the rest of it was
+/// read and discarded (see `drain`): a client that writes its whole request before it reads
+/// (Python's `http.client`, most HTTP libraries) would otherwise see the connection reset
+/// instead of the answer. Bodies declared longer than `DRAIN_MAX_BYTES`, and requests that
+/// wait for `100 Continue` before they send their body, are answered at once.
 pub(crate) async fn read_body(
     req: Request<Incoming>,
     max: usize,
@@ -651,22 +663,32 @@ pub(crate) async fn read_body(
         )
         .hint("send smaller events, or raise max_body_bytes")
     };
-    if let Some(len) = req
-        .headers()
+    let (parts, mut body) = req.into_parts();
+    if let Some(len) = parts
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         && len > max as u64
     {
+        let waits_for_continue = parts
+            .headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        // Reading the body would send `100 Continue` and invite the upload; a client that
+        // waits for it reads the answer without one.
+        if len <= DRAIN_MAX_BYTES && !waits_for_continue {
+            drain(&mut body).await;
+        }
         return Err(too_large());
     }
-    let (parts, body) = req.into_parts();
-    match Limited::new(body, max).collect().await {
+    match Limited::new(&mut body, max).collect().await {
         Ok(c) => Ok((parts.headers, c.to_bytes())),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
+            drain(&mut body).await;
             Err(too_large())
         }
         Err(_) => Err(ApiError::bad_request(
@@ -674,6 +696,23 @@ pub(crate) async fn read_body(
             "the request body could not be read",
         )),
     }
+}
+
+/// Reads and discards the rest of a refused body, at most `DRAIN_MAX_BYTES` and for at most
+/// `DRAIN_MAX_TIME`, so that the client can read the answer. When either bound is reached
+/// (or the body fails), the rest stays unread and the connection is closed after the answer.
+async fn drain(body: &mut Incoming) {
+    let discard = async {
+        let mut left = DRAIN_MAX_BYTES;
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+            match left.checked_sub(n) {
+                Some(rest) => left = rest,
+                None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_MAX_TIME, discard).await;
 }
 
 async fn put_endpoint(

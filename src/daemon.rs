@@ -1,12 +1,18 @@
 //! `courier serve`: opens the journal, starts the writer, the scheduler and the API listeners,
 //! and shuts them down in order on SIGTERM/SIGINT.
 //!
+//! Start-up order: check the configuration and the socket path (never replace anything but a
+//! socket nobody answers on) → bind the TCP listeners → create the data dir and open the
+//! journal → bind the socket → start the writer, the scheduler and the listeners. A failed
+//! start removes what it created (a data dir it created, the socket it bound); at stop only
+//! the socket this process bound is removed.
+//!
 //! Shutdown order: stop intake (new enqueues get 503 `SHUTTING_DOWN`, listeners stop
 //! accepting, open connections finish their request) → the scheduler lets in-flight attempts
 //! finish within `shutdown_grace` and journals their results → the writer makes everything
 //! durable → exit 0. An attempt cut off by the grace period is simply sent again next start.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -52,24 +58,41 @@ pub async fn run(cfg: Config) -> Result<(), DaemonError> {
 
 /// Runs the daemon until `stop` turns true.
 pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(), DaemonError> {
-    // Everything that can fail on configuration is checked before anything is bound.
+    // Everything that can be checked is checked, and the TCP ports are bound, before anything
+    // is created on disk. What this start creates afterwards is removed again if it fails: a
+    // new data dir by `created`, the socket by `OwnSocket` itself.
     let transport = HttpTransport::new(cfg.ca_file.as_deref(), cfg.allow_http)
         .map_err(|e| DaemonError::Config(e.to_string()))?;
-    create_private_dir(&cfg.data_dir)?;
-    let db = DbHandle::open_with_cache(&cfg.data_dir.join(store::DB_FILE), cfg.cache_bytes)
+    check_socket_path(&cfg.socket).await?;
+    let tcp = bind_tcp(&cfg).await?;
+    let mut created = Created::default();
+    let db_path = cfg.data_dir.join(store::DB_FILE);
+    created.dirs = create_private_dir(&cfg.data_dir)?;
+    if !created.dirs.is_empty() {
+        created.journal = Some(db_path.clone());
+    }
+    let db = DbHandle::open_with_cache(&db_path, cfg.cache_bytes)
         .map_err(|e| DaemonError::Runtime(format!("cannot open the journal: {e}")))?;
-    let metrics = install_metrics();
-
-    let (sched_handle, sched_rx) = Scheduler::channel();
-    let notify_handle = sched_handle.clone();
     let endpoints = db
         .endpoints()
         .map_err(|e| DaemonError::Runtime(format!("cannot read endpoints: {e}")))?;
-    let backlog: u64 = endpoints.iter().map(|e| e.pending).sum();
-    metrics::gauge!("courier_backlog").set(backlog as f64);
+    let channels = db
+        .channels()
+        .map_err(|e| DaemonError::Runtime(format!("cannot read channels: {e}")))?;
+    // Dropped on a failed start, it removes its socket file.
+    let unix = bind_unix(&cfg.socket).await?;
+
+    let (sched_handle, sched_rx) = Scheduler::channel();
+    let notify_handle = sched_handle.clone();
     let (writer, writer_thread) =
         Writer::spawn(db.clone(), Box::new(move |n| notify_handle.notify(n)))
             .map_err(|e| DaemonError::Runtime(e.to_string()))?;
+    // Nothing below fails: the start has succeeded and keeps what it created.
+    created.keep();
+
+    let metrics = install_metrics();
+    let backlog: u64 = endpoints.iter().map(|e| e.pending).sum();
+    metrics::gauge!("courier_backlog").set(backlog as f64);
     let scheduler = Scheduler::new(
         SchedulerConfig {
             retry_after_cap: cfg.retry_after_max,
@@ -90,13 +113,9 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         allow_http: cfg.allow_http,
         stopping: AtomicBool::new(false),
         metrics,
-        channels: crate::ingress::Channels::load(
-            db.channels()
-                .map_err(|e| DaemonError::Runtime(format!("cannot read channels: {e}")))?,
-        ),
+        channels: crate::ingress::Channels::load(channels),
     });
 
-    let unix = bind_unix(&cfg.socket)?;
     let mut listeners = JoinSet::new();
     listeners.spawn(accept_loop(
         Listener::Unix(unix),
@@ -105,23 +124,11 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         stop.clone(),
     ));
     tracing::info!(socket = %cfg.socket.display(), "API listening on the Unix socket");
-    let tcp = [
-        (cfg.listen, Role::Admin, "API listening on TCP"),
-        (
-            cfg.ingress_listen,
-            Role::Ingress,
-            "inbound webhook ingress listening on TCP",
-        ),
-    ];
-    for (addr, role, what) in tcp {
-        let Some(addr) = addr else { continue };
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(|e| DaemonError::Runtime(format!("cannot listen on {addr}: {e}")))?;
-        let local = tcp
-            .local_addr()
-            .map_err(|e| DaemonError::Runtime(e.to_string()))?;
-        tracing::info!(addr = %local, "{what}");
+    for (tcp, role, what) in tcp {
+        match tcp.local_addr() {
+            Ok(local) => tracing::info!(addr = %local, "{what}"),
+            Err(e) => tracing::info!(error = %e, "{what}"),
+        }
         listeners.spawn(accept_loop(
             Listener::Tcp(tcp),
             role,
@@ -134,8 +141,8 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     until_stopped(&mut stop).await;
     tracing::info!("shutting down: intake stopped");
     state.stopping.store(true, Ordering::SeqCst);
+    // The Unix listener removes its socket file as it stops accepting (`OwnSocket`).
     while listeners.join_next().await.is_some() {}
-    let _ = std::fs::remove_file(&cfg.socket);
 
     sched_handle.shutdown(cfg.shutdown_grace).await;
     let _ = sched_task.await;
@@ -154,9 +161,73 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), DaemonError> {
+/// Binds the TCP listeners (API and ingress) that are configured.
+async fn bind_tcp(cfg: &Config) -> Result<Vec<(TcpListener, Role, &'static str)>, DaemonError> {
+    let wanted = [
+        (cfg.listen, Role::Admin, "API listening on TCP"),
+        (
+            cfg.ingress_listen,
+            Role::Ingress,
+            "inbound webhook ingress listening on TCP",
+        ),
+    ];
+    let mut bound = Vec::new();
+    for (addr, role, what) in wanted {
+        let Some(addr) = addr else { continue };
+        let tcp = TcpListener::bind(addr)
+            .await
+            .map_err(|e| DaemonError::Runtime(format!("cannot listen on {addr}: {e}")))?;
+        bound.push((tcp, role, what));
+    }
+    Ok(bound)
+}
+
+/// The data dir a start created; removed again when this is dropped before [`Created::keep`],
+/// i.e. when the start fails. (The socket removes itself: `OwnSocket`.)
+#[derive(Default)]
+struct Created {
+    /// Directories this start created for the data dir, the deepest first.
+    dirs: Vec<PathBuf>,
+    /// The journal file, when it lies in a data dir this start created.
+    journal: Option<PathBuf>,
+}
+
+impl Created {
+    /// The start succeeded: keeps everything.
+    fn keep(&mut self) {
+        self.dirs.clear();
+        self.journal = None;
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        if let Some(journal) = self.journal.take() {
+            let _ = std::fs::remove_file(journal);
+        }
+        // Only empty directories are removed: anything else found there is left alone.
+        for dir in self.dirs.drain(..) {
+            if let Err(e) = std::fs::remove_dir(&dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the data directory this start created");
+                break;
+            }
+        }
+    }
+}
+
+/// Creates the data dir (mode 0700) unless it exists; returns the directories it created, the
+/// deepest first.
+fn create_private_dir(dir: &Path) -> Result<Vec<PathBuf>, DaemonError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if !dir.exists() {
+        let missing: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|a| {
+                !a.as_os_str().is_empty()
+                    && matches!(a.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+            })
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -164,24 +235,75 @@ fn create_private_dir(dir: &Path) -> Result<(), DaemonError> {
             .map_err(|e| {
                 DaemonError::Config(format!("data_dir: cannot create {}: {e}", dir.display()))
             })?;
-    } else if let Ok(meta) = std::fs::metadata(dir)
+        return Ok(missing);
+    }
+    if let Ok(meta) = std::fs::metadata(dir)
         && meta.permissions().mode() & 0o077 != 0
     {
         tracing::warn!(data_dir = %dir.display(), "data directory is readable by others; it holds endpoint secrets");
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
-/// Binds the socket, replacing a stale file but never a live daemon's socket.
-fn bind_unix(path: &Path) -> Result<UnixListener, DaemonError> {
-    use std::os::unix::fs::PermissionsExt;
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+/// A socket file's identity: device and inode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct SocketId(u64, u64);
+
+/// How long a daemon on an existing socket gets to accept a test connection.
+const SOCKET_PROBE: Duration = Duration::from_secs(2);
+
+/// What is at the socket path.
+enum SocketPath {
+    /// Nothing.
+    Free,
+    /// A socket nobody answers on, left by a daemon that did not stop cleanly.
+    Stale,
+}
+
+/// Checks the socket path without changing anything. Refuses a path that exists and is not a
+/// socket (a configuration error: replacing it would destroy someone's file) and a socket a
+/// daemon answers on.
+async fn check_socket_path(path: &Path) -> Result<SocketPath, DaemonError> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SocketPath::Free),
+        Err(e) => {
             return Err(DaemonError::Runtime(format!(
-                "socket {} is in use by a running daemon",
+                "cannot inspect socket path {}: {e}",
                 path.display()
             )));
         }
+    };
+    if !meta.file_type().is_socket() {
+        return Err(DaemonError::Config(format!(
+            "socket: {} exists and is not a socket; it is left untouched (point --socket at a new path)",
+            path.display()
+        )));
+    }
+    let in_use = || {
+        DaemonError::Runtime(format!(
+            "socket {} is in use by a running daemon",
+            path.display()
+        ))
+    };
+    match tokio::time::timeout(SOCKET_PROBE, tokio::net::UnixStream::connect(path)).await {
+        // It accepts connections, or would if it were not busy.
+        Ok(Ok(_)) | Err(_) => Err(in_use()),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Ok(SocketPath::Stale),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(SocketPath::Free),
+        Ok(Err(e)) => Err(DaemonError::Runtime(format!(
+            "cannot tell whether socket {} is in use: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Binds the socket, replacing a stale socket but never a live daemon's socket nor anything
+/// that is not a socket.
+async fn bind_unix(path: &Path) -> Result<OwnSocket, DaemonError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if let SocketPath::Stale = check_socket_path(path).await? {
         std::fs::remove_file(path).map_err(|e| {
             DaemonError::Runtime(format!(
                 "cannot remove stale socket {}: {e}",
@@ -191,14 +313,53 @@ fn bind_unix(path: &Path) -> Result<UnixListener, DaemonError> {
     }
     let l = UnixListener::bind(path)
         .map_err(|e| DaemonError::Runtime(format!("cannot bind socket {}: {e}", path.display())))?;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| {
+        // Just bound: it is ours, but it cannot be told apart from a newer one at stop.
+        let _ = std::fs::remove_file(path);
+        DaemonError::Runtime(format!("cannot inspect socket {}: {e}", path.display()))
+    })?;
+    let id = SocketId(meta.dev(), meta.ino());
     // The socket is the admin API: owner only.
     let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    Ok(l)
+    Ok(OwnSocket {
+        listener: l,
+        path: path.to_path_buf(),
+        id,
+    })
+}
+
+/// The Unix listener this process bound, with the identity of its socket file, which it
+/// removes when dropped (at stop, or when the start fails).
+struct OwnSocket {
+    listener: UnixListener,
+    path: PathBuf,
+    id: SocketId,
+}
+
+impl Drop for OwnSocket {
+    /// Removes the socket file, but only if it is still the one this process bound: another
+    /// daemon may own the path now. The listener is still open here (fields are dropped after
+    /// this), which keeps the file's inode in use, so a newer socket at the path cannot carry
+    /// the same identity.
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) if SocketId(m.dev(), m.ino()) == self.id => {
+                if let Err(e) = std::fs::remove_file(&self.path) {
+                    tracing::warn!(socket = %self.path.display(), error = %e, "cannot remove the socket");
+                }
+            }
+            Ok(_) => {
+                tracing::info!(socket = %self.path.display(), "the socket path belongs to another process now; left in place");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener),
+    Unix(OwnSocket),
 }
 
 /// Which routes a listener serves.
@@ -232,6 +393,8 @@ async fn accept_loop(l: Listener, role: Role, state: Arc<AppState>, stop: watch:
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
+    // Dropping the Unix listener removes its socket file: new clients find no socket rather
+    // than one nobody answers on, and a daemon starting meanwhile finds the path free.
     drop(l);
     let drained = tokio::time::timeout(CONNECTION_DRAIN, async {
         while conns.join_next().await.is_some() {}
@@ -250,7 +413,7 @@ enum Accepted {
 async fn accept(l: &Listener) -> std::io::Result<Accepted> {
     match l {
         Listener::Tcp(l) => l.accept().await.map(|(s, _)| Accepted::Tcp(s)),
-        Listener::Unix(l) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+        Listener::Unix(l) => l.listener.accept().await.map(|(s, _)| Accepted::Unix(s)),
     }
 }
 

@@ -1,0 +1,280 @@
+//! Black-box tests of refused over-limit bodies: a client that writes its whole request before
+//! it reads (as Python's `http.client` does) gets the 413 answer, and draining a refused body is
+//! bounded in bytes and in time.
+
+#[path = "support/daemon.rs"]
+mod daemon;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use daemon::Daemon;
+use serde_json::{Value, json};
+
+const MIB: usize = 1 << 20;
+/// Far more than loopback and Unix socket buffers absorb (a few MiB).
+const HUGE: usize = 24 * MIB;
+const CHUNK: usize = 64 * 1024;
+
+/// How the request body is framed.
+#[derive(Clone, Copy)]
+enum Framing {
+    Length,
+    Chunked,
+}
+
+/// An answer read off the wire.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    head: String,
+    json: Value,
+}
+
+/// Writes the head and then `len` body bytes with blocking writes, and reads the answer only
+/// after that, like a client that sends its whole request before reading.
+fn send_whole_then_read(
+    s: &mut (impl Read + Write),
+    path: &str,
+    extra_headers: &str,
+    framing: Framing,
+    len: usize,
+) -> Result<Raw, String> {
+    let framing_header = match framing {
+        Framing::Length => format!("Content-Length: {len}\r\n"),
+        Framing::Chunked => "Transfer-Encoding: chunked\r\n".to_string(),
+    };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         {extra_headers}{framing_header}\r\n"
+    );
+    s.write_all(head.as_bytes())
+        .map_err(|e| format!("writing the head: {e}"))?;
+    let chunk = vec![b'x'; CHUNK];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        let written = match framing {
+            Framing::Length => s.write_all(&chunk[..n]),
+            Framing::Chunked => s
+                .write_all(format!("{n:x}\r\n").as_bytes())
+                .and_then(|()| s.write_all(&chunk[..n]))
+                .and_then(|()| s.write_all(b"\r\n")),
+        };
+        written.map_err(|e| format!("writing the body, {} bytes in: {e}", len - left))?;
+        left -= n;
+    }
+    if let Framing::Chunked = framing {
+        s.write_all(b"0\r\n\r\n")
+            .map_err(|e| format!("writing the last chunk: {e}"))?;
+    }
+    s.flush().map_err(|e| e.to_string())?;
+    read_answer(s)
+}
+
+/// Reads one HTTP/1.1 answer with a Content-Length body.
+fn read_answer(s: &mut impl Read) -> Result<Raw, String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(0) => return Err(format!("connection closed after {} bytes", buf.len())),
+            Ok(_) => buf.push(byte[0]),
+            Err(e) => return Err(format!("reading the answer: {e}")),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {head:?}"))?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body)
+        .map_err(|e| format!("reading the answer's body: {e}"))?;
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    Ok(Raw { status, head, json })
+}
+
+fn unix(d: &Daemon) -> UnixStream {
+    let s = UnixStream::connect(&d.socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    s
+}
+
+fn assert_too_large(a: &Raw, limit: usize) {
+    assert_eq!(a.status, 413, "{a:?}");
+    assert_eq!(a.json["error"]["code"], "PAYLOAD_TOO_LARGE", "{a:?}");
+    assert!(
+        a.json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&limit.to_string())),
+        "{a:?}"
+    );
+}
+
+/// The connection is still usable: the refused body was read to its end.
+fn assert_kept_alive(s: &mut (impl Read + Write)) {
+    s.write_all(b"GET /livez HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("second request");
+    let a = read_answer(s).expect("second answer");
+    assert_eq!(a.status, 200, "{a:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_over_limit_body_with_content_length_is_read_and_answered_413() {
+    let d = Daemon::start(&["--max-body-bytes", "1024"]).await;
+    let mut s = unix(&d);
+    tokio::task::spawn_blocking(move || {
+        let a = send_whole_then_read(
+            &mut s,
+            "/v1/endpoints/acme/events",
+            "",
+            Framing::Length,
+            HUGE,
+        )
+        .expect("the client sees the answer");
+        assert_too_large(&a, 1024);
+        assert_kept_alive(&mut s);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_over_limit_chunked_body_is_read_and_answered_413() {
+    let d = Daemon::start(&["--max-body-bytes", "1024"]).await;
+    let mut s = unix(&d);
+    tokio::task::spawn_blocking(move || {
+        let a = send_whole_then_read(
+            &mut s,
+            "/v1/endpoints/acme/events",
+            "",
+            Framing::Chunked,
+            HUGE,
+        )
+        .expect("the client sees the answer");
+        assert_too_large(&a, 1024);
+        assert_kept_alive(&mut s);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_over_limit_ingress_body_over_tcp_is_read_and_answered_413() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let d = Daemon::start(&[
+        "--allow-http",
+        "--max-body-bytes",
+        "2048",
+        "--ingress-listen",
+        &addr,
+    ])
+    .await;
+    d.put_endpoint("acme", json!({"url": "http://127.0.0.1:9/hook"}))
+        .await;
+    let a = d
+        .req(
+            "PUT",
+            "/v1/channels/cm_1",
+            Some(&json!({"endpoint": "acme"}).to_string()),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    tokio::task::spawn_blocking(move || {
+        for framing in [Framing::Length, Framing::Chunked] {
+            let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+            let a = send_whole_then_read(&mut s, "/webhook/cm_1", "", framing, HUGE)
+                .expect("the client sees the answer");
+            assert_too_large(&a, 2048);
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_declared_beyond_the_drain_bound_is_answered_at_once() {
+    let d = Daemon::start(&["--max-body-bytes", "1024"]).await;
+    let mut s = unix(&d);
+    tokio::task::spawn_blocking(move || {
+        // 1 GiB is declared, nothing of it is sent: the answer comes without waiting for it.
+        s.write_all(
+            b"POST /v1/endpoints/acme/events HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Length: 1073741824\r\n\r\n",
+        )
+        .unwrap();
+        let a = read_answer(&mut s).expect("answered without the body");
+        assert_too_large(&a, 1024);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_waiting_for_100_continue_gets_the_413_instead() {
+    let d = Daemon::start(&["--max-body-bytes", "1024"]).await;
+    let mut s = unix(&d);
+    tokio::task::spawn_blocking(move || {
+        s.write_all(
+            b"POST /v1/endpoints/acme/events HTTP/1.1\r\nHost: localhost\r\n\
+              Expect: 100-continue\r\nContent-Length: 4096\r\n\r\n",
+        )
+        .unwrap();
+        let a = read_answer(&mut s).expect("answered without the body");
+        assert!(!a.head.contains("100 Continue"), "{a:?}");
+        assert_too_large(&a, 1024);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_over_limit_body_is_given_up_after_the_drain_time() {
+    let d = Daemon::start(&["--max-body-bytes", "1024"]).await;
+    let mut s = unix(&d);
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        s.write_all(
+            b"POST /v1/endpoints/acme/events HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Length: 8388608\r\n\r\n",
+        )
+        .unwrap();
+        // A part of the body, then the client stalls: the server stops waiting for the rest.
+        s.write_all(&vec![b'x'; CHUNK]).unwrap();
+        let a = read_answer(&mut s).expect("answered after the drain time");
+        let waited = started.elapsed();
+        assert_too_large(&a, 1024);
+        assert!(
+            waited >= Duration::from_secs(4),
+            "answered before the drain time: {waited:?}"
+        );
+        assert!(
+            waited < Duration::from_secs(30),
+            "the drain is not bounded in time: {waited:?}"
+        );
+        // The rest of the body was never read: the server closes the connection.
+        let mut rest = [0u8; 1];
+        assert_eq!(s.read(&mut rest).map_err(|e| e.kind()), Ok(0));
+    })
+    .await
+    .unwrap();
+}

@@ -219,7 +219,7 @@ impl Writer {
             db,
             endpoints,
             notify,
-            lazy_dirty: false,
+            lazy_since: None,
             broken: false,
             last_prune: None,
             ids: crate::ids::IdGen::new(),
@@ -342,8 +342,9 @@ struct WriterState {
     db: DbHandle,
     endpoints: HashMap<String, EndpointRecord>,
     notify: Box<dyn Fn(Notice) + Send>,
-    /// A non-durable commit is waiting for a durable one.
-    lazy_dirty: bool,
+    /// When the oldest non-durable commit not yet covered by a durable one was made: the next
+    /// commit after `LAZY_SYNC` from then is durable, however busy the writer is.
+    lazy_since: Option<Instant>,
     /// The database must be reopened before the next batch.
     broken: bool,
     last_prune: Option<Instant>,
@@ -362,8 +363,8 @@ fn se(e: impl Into<redb::Error>) -> StoreError {
 impl WriterState {
     fn run(&mut self, rx: Receiver<Op>) {
         loop {
-            let first = if self.lazy_dirty {
-                match rx.recv_timeout(LAZY_SYNC) {
+            let first = if let Some(since) = self.lazy_since {
+                match rx.recv_deadline(since + LAZY_SYNC) {
                     Ok(op) => op,
                     Err(RecvTimeoutError::Timeout) => {
                         self.process(Vec::new(), true);
@@ -388,9 +389,9 @@ impl WriterState {
                     Err(_) => break,
                 }
             }
-            self.process(ops, false);
+            self.process(ops, sync_due(self.lazy_since, Instant::now()));
         }
-        if self.lazy_dirty {
+        if self.lazy_since.is_some() {
             self.process(Vec::new(), true);
         }
         tracing::debug!("writer stopped");
@@ -409,7 +410,7 @@ impl WriterState {
                 Ok(()) => {
                     tracing::info!("storage reopened after an I/O error");
                     self.broken = false;
-                    self.lazy_dirty = false;
+                    self.lazy_since = None;
                     self.reload();
                 }
                 Err(e) => {
@@ -431,7 +432,11 @@ impl WriterState {
         let result = self.apply_and_commit(ops, durable, &mut batch);
         match result {
             Ok(()) => {
-                self.lazy_dirty = !durable;
+                self.lazy_since = if durable {
+                    None
+                } else {
+                    self.lazy_since.or(Some(started))
+                };
                 let accepted: usize = batch.finished.iter().map(Finished::accepted).sum();
                 metrics::histogram!("courier_writer_batch_ops").record(n_ops as f64);
                 metrics::histogram!("courier_writer_commit_seconds")
@@ -1047,6 +1052,13 @@ impl WriterState {
     }
 }
 
+/// Whether the next commit must be durable because a non-durable one has waited `LAZY_SYNC`.
+/// (Waiting for an idle moment instead would let a steady stream of deliveries put the sync
+/// off indefinitely.)
+fn sync_due(lazy_since: Option<Instant>, now: Instant) -> bool {
+    lazy_since.is_some_and(|since| now.duration_since(since) >= LAZY_SYNC)
+}
+
 /// Separates an op's own refusal (kept for its answer) from a storage error (aborts the batch).
 fn split_storage<T>(r: Result<T, StoreError>) -> Result<Result<T, StoreError>, StoreError> {
     match r {
@@ -1129,4 +1141,18 @@ fn prune_idempotency(t: &mut Tables<'_>, now: u64) -> Result<(), StoreError> {
                 .is_some_and(|h| now.saturating_sub(h.created_ms) < IDEMPOTENCY_TTL_MS)
         })
         .map_err(se)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_writer_still_syncs_within_lazy_sync() {
+        let t0 = Instant::now();
+        assert!(!sync_due(None, t0 + LAZY_SYNC * 10), "nothing waits for a sync");
+        assert!(!sync_due(Some(t0), t0 + LAZY_SYNC / 2));
+        assert!(sync_due(Some(t0), t0 + LAZY_SYNC));
+        assert!(sync_due(Some(t0), t0 + LAZY_SYNC * 3));
+    }
 }

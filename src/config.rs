@@ -39,7 +39,7 @@ pub struct ServeArgs {
     // Values are taken as text and checked by `Config::merge`, so that a bad one is a config
     // error (one line, exit 64) like every other, not a usage error of the argument parser.
     #[arg(long, env = "COURIER_ALLOW_HTTP", num_args = 0..=1, default_missing_value = "true",
-          value_name = "BOOL", allow_hyphen_values = true)]
+          value_name = "BOOL")]
     pub allow_http: Option<String>,
     /// Largest event body accepted, in bytes [default: 1048576].
     #[arg(

@@ -1150,7 +1150,10 @@ mod tests {
     #[test]
     fn a_busy_writer_still_syncs_within_lazy_sync() {
         let t0 = Instant::now();
-        assert!(!sync_due(None, t0 + LAZY_SYNC * 10), "nothing waits for a sync");
+        assert!(
+            !sync_due(None, t0 + LAZY_SYNC * 10),
+            "nothing waits for a sync"
+        );
         assert!(!sync_due(Some(t0), t0 + LAZY_SYNC / 2));
         assert!(sync_due(Some(t0), t0 + LAZY_SYNC));
         assert!(sync_due(Some(t0), t0 + LAZY_SYNC * 3));

@@ -385,7 +385,8 @@ async fn refusals_name_the_problem_and_the_fix() {
 #[test]
 fn bad_serve_values_exit_64_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         (vec!["serve"], vec![("COURIER_ALLOW_HTTP", "maybe")]),
         (vec!["serve", "--shutdown-grace", "-5s"], vec![]),
         (vec!["serve", "--max-body-bytes", "lots"], vec![]),

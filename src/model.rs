@@ -1,6 +1,8 @@
 //! Durable state shapes shared by the store, the scheduler and the API. All are encoded with
-//! postcard in the store; field order is part of the on-disk format (append new fields only as
-//! `Option` at the end, and bump [`crate::store::SCHEMA_VERSION`] otherwise).
+//! postcard in the store; field order is part of the on-disk format. Postcard is not
+//! self-describing, so a missing trailing field does not decode as `None`: a new field goes at
+//! the end as an `Option` together with a decoder that falls back to the old shape (see
+//! [`IdempotentHit::decode`]); any other change bumps [`crate::store::SCHEMA_VERSION`].
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -29,19 +29,29 @@ pub struct CodeInfo {
     pub fix: &'static str,
 }
 
+const fn entry(
+    code: &'static str,
+    kind: Kind,
+    http_status: Option<u16>,
+    meaning: &'static str,
+    fix: &'static str,
+) -> CodeInfo {
+    CodeInfo {
+        code,
+        kind,
+        http_status,
+        meaning,
+        fix,
+    }
+}
+
 const fn api(
     code: &'static str,
     status: u16,
     meaning: &'static str,
     fix: &'static str,
 ) -> CodeInfo {
-    CodeInfo {
-        code,
-        kind: Kind::Api,
-        http_status: Some(status),
-        meaning,
-        fix,
-    }
+    entry(code, Kind::Api, Some(status), meaning, fix)
 }
 
 const fn ingress(
@@ -50,13 +60,7 @@ const fn ingress(
     meaning: &'static str,
     fix: &'static str,
 ) -> CodeInfo {
-    CodeInfo {
-        code,
-        kind: Kind::Ingress,
-        http_status: Some(status),
-        meaning,
-        fix,
-    }
+    entry(code, Kind::Ingress, Some(status), meaning, fix)
 }
 
 const fn other(
@@ -65,13 +69,7 @@ const fn other(
     meaning: &'static str,
     fix: &'static str,
 ) -> CodeInfo {
-    CodeInfo {
-        code,
-        kind,
-        http_status: None,
-        meaning,
-        fix,
-    }
+    entry(code, kind, None, meaning, fix)
 }
 
 /// Every code, grouped by kind. A code appears once.

@@ -99,8 +99,18 @@ async fn errors_have_codes_messages_and_hints() {
     );
     let a = d.req("PATCH", "/v1/endpoints", None).await;
     assert_eq!(a.status, 405);
-    let a = d.req("GET", "/v1/dead-letters/evt_nope", None).await;
+    let a = d
+        .req(
+            "GET",
+            "/v1/dead-letters/evt_00000000000000000000000000",
+            None,
+        )
+        .await;
     assert_eq!(a.json["error"]["code"], "DEAD_LETTER_NOT_FOUND");
+    // A malformed id is a 400 of its own, not a 404.
+    let a = d.req("GET", "/v1/dead-letters/evt_nope", None).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.json["error"]["code"], "INVALID_EVENT_ID");
 
     // Non-UTF-8 and oversized headers are refused, not a crash.
     let a = d

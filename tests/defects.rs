@@ -10,19 +10,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use daemon::{BIN, Daemon};
+use daemon::{BIN, Daemon, free_port};
 use http_body_util::{BodyExt, Full};
 use receiver::{Behavior, Plan, Receiver, ReceiverConfig};
 use redb::ReadableTable;
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// POSTs to the ingress over TCP; returns (status, JSON).
 async fn ingress_post(
@@ -31,23 +23,8 @@ async fn ingress_post(
     body: &[u8],
     headers: &[(&str, String)],
 ) -> (u16, Value) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut tx, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let mut b = hyper::Request::post(path).header("host", "localhost");
-    for (k, v) in headers {
-        b = b.header(*k, v.as_str());
-    }
-    let resp = tx
-        .send_request(b.body(Full::new(Bytes::copy_from_slice(body))).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let raw = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&raw).unwrap_or(Value::Null))
+    let (status, _, v) = daemon::post_tcp(addr, path, body, headers).await;
+    (status, v)
 }
 
 /// Every error answer carries a stable code, a message and a hint.

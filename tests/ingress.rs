@@ -9,18 +9,10 @@ mod receiver;
 use std::time::Duration;
 
 use bytes::Bytes;
-use daemon::Daemon;
+use daemon::{Daemon, free_port};
 use http_body_util::{BodyExt, Full};
 use receiver::{Receiver, ReceiverConfig};
 use serde_json::{Value, json};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// POSTs to the ingress over TCP; returns (status, Retry-After, JSON).
 async fn post(
@@ -29,31 +21,7 @@ async fn post(
     body: &'static [u8],
     headers: &[(&str, String)],
 ) -> (u16, Option<String>, Value) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut tx, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let mut b = hyper::Request::post(path).header("host", "localhost");
-    for (k, v) in headers {
-        b = b.header(*k, v.as_str());
-    }
-    let resp = tx
-        .send_request(b.body(Full::new(Bytes::from_static(body))).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let ra = resp
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_string());
-    let raw = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        ra,
-        serde_json::from_slice(&raw).unwrap_or(Value::Null),
-    )
+    daemon::post_tcp(addr, path, body, headers).await
 }
 
 fn sign(secret: &str, body: &[u8]) -> String {

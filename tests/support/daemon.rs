@@ -287,3 +287,49 @@ pub async fn request(
     let json = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     Ok(Answer { status, json, raw })
 }
+
+/// A free TCP port on 127.0.0.1 (for `--listen` / `--ingress-listen`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("local address")
+        .port()
+}
+
+/// POSTs over TCP (the ingress, or the TCP admin API); returns (status, Retry-After, JSON).
+pub async fn post_tcp(
+    addr: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> (u16, Option<String>, Value) {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let mut b = Request::post(path).header("host", "localhost");
+    for (k, v) in headers {
+        b = b.header(*k, v.as_str());
+    }
+    let resp = tx
+        .send_request(
+            b.body(Full::new(Bytes::copy_from_slice(body)))
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let raw = resp.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        retry_after,
+        serde_json::from_slice(&raw).unwrap_or(Value::Null),
+    )
+}

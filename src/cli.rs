@@ -1,8 +1,9 @@
-//! Client side of the `courier` command line: the `endpoint`, `send` and `dlq` subcommands, which
-//! talk to a running daemon over its Unix socket (HTTP/1.1) and render its answers as tables,
-//! `key: value` lines or (`--json`) pretty JSON. It owns argument definitions for those commands,
-//! the socket client, output rendering and the mapping of failures to exit codes:
-//! 0 success, 1 the daemon refused or answered badly, 2 bad local input, 69 daemon unreachable.
+//! Client side of the `courier` command line: the `endpoint`, `send`, `channel` and `dlq`
+//! subcommands, which talk to a running daemon over its Unix socket (HTTP/1.1) and render its
+//! answers as tables, `key: value` lines or (`--json`) pretty JSON. It owns argument definitions
+//! for those commands, the socket client, output rendering and the mapping of failures to exit
+//! codes: 0 success, 1 the daemon refused or answered badly, 2 bad local input, 69 daemon
+//! unreachable.
 
 use std::error::Error as StdError;
 use std::fmt::Write as _;
@@ -58,31 +59,45 @@ pub struct ClientOpts {
 /// Manage delivery endpoints (destinations).
 #[derive(clap::Subcommand, Debug)]
 pub enum EndpointCmd {
-    /// Create or update an endpoint (only the given fields are sent).
+    /// Create or update an endpoint.
+    ///
+    /// On update every option left out keeps its current value (the defaults below apply only
+    /// to a new endpoint); a secret or password is removed only by --clear-secret /
+    /// --clear-password.
     Add {
-        /// Endpoint id: 1-64 characters of A-Z a-z 0-9 _ . -
+        /// Endpoint id: 1-64 characters of A-Z a-z 0-9 _ . - (not . or ..)
         id: String,
         /// Destination URL (https://; http:// only if the daemon runs with --allow-http).
         url: String,
-        /// HMAC-SHA256 signing key (visible in `ps`; prefer --secret-file).
+        /// HMAC-SHA256 key deliveries are signed with, sent as X-HAPP-Signature (visible in
+        /// `ps`; prefer --secret-file).
         #[arg(long, value_name = "S", conflicts_with = "secret_file")]
         secret: Option<String>,
         /// Read the signing key from a file (trailing newline trimmed).
         #[arg(long, value_name = "PATH")]
         secret_file: Option<PathBuf>,
-        /// Bearer password sent to the receiver (visible in `ps`; prefer --password-file).
+        /// Remove the signing key: deliveries are no longer signed.
+        #[arg(long, conflicts_with_all = ["secret", "secret_file"])]
+        clear_secret: bool,
+        /// Password sent to the receiver as Authorization: Bearer (visible in `ps`; prefer
+        /// --password-file).
         #[arg(long, value_name = "P", conflicts_with = "password_file")]
         password: Option<String>,
         /// Read the bearer password from a file (trailing newline trimmed).
         #[arg(long, value_name = "PATH")]
         password_file: Option<PathBuf>,
-        /// Time limit of one delivery attempt, e.g. 5s, 500ms, 1m.
+        /// Remove the password: deliveries no longer carry an Authorization header.
+        #[arg(long, conflicts_with_all = ["password", "password_file"])]
+        clear_password: bool,
+        /// Time limit of one delivery attempt, from connecting to the end of the answer, at
+        /// most 10m; e.g. 5s, 500ms, 1m [new endpoint: 5s].
         #[arg(long, value_name = "DURATION")]
         timeout: Option<String>,
-        /// Comma-separated waits before each retry, e.g. 5s,15s,60s ("" for no retries).
+        /// Comma-separated waits before each retry, 100ms-24h each, at most 32 ("" for no
+        /// retries) [new endpoint: 5s,15s,60s].
         #[arg(long, value_name = "LIST")]
         retry_schedule: Option<String>,
-        /// Events delivered concurrently (1 keeps strict order).
+        /// Events delivered concurrently, 1-1000 (1 keeps strict order) [new endpoint: 1].
         #[arg(long, value_name = "N")]
         max_in_flight: Option<u32>,
     },
@@ -94,6 +109,8 @@ pub enum EndpointCmd {
         id: String,
     },
     /// Stop delivering to an endpoint (events are still accepted and held in order).
+    ///
+    /// No new attempt is started; one already under way finishes.
     Pause {
         /// Endpoint id.
         id: String,
@@ -103,11 +120,14 @@ pub enum EndpointCmd {
         /// Endpoint id.
         id: String,
     },
-    /// Delete an endpoint.
+    /// Delete an endpoint with its attempt log (refused while events are waiting, unless
+    /// --force).
     Remove {
         /// Endpoint id.
         id: String,
-        /// Delete even if events are still waiting (they are dropped).
+        /// Delete even if events are still waiting: they become dead letters with reason
+        /// ENDPOINT_DELETED, which can be replayed once an endpoint with the same id is
+        /// created again.
         #[arg(long)]
         force: bool,
     },
@@ -115,7 +135,7 @@ pub enum EndpointCmd {
     Attempts {
         /// Endpoint id.
         id: String,
-        /// How many attempts to show.
+        /// How many attempts to show, newest first (1-1000; the newest 1000 are kept).
         #[arg(long, value_name = "N", default_value_t = 20)]
         limit: u32,
     },
@@ -124,7 +144,7 @@ pub enum EndpointCmd {
 /// Inspect, replay and purge dead letters.
 #[derive(clap::Subcommand, Debug)]
 pub enum DlqCmd {
-    /// List dead letters, oldest first.
+    /// List dead letters, oldest event first.
     List {
         /// Only dead letters of this endpoint.
         #[arg(long, value_name = "ID")]
@@ -136,6 +156,9 @@ pub enum DlqCmd {
         event_id: String,
     },
     /// Put a dead letter back in its endpoint's queue at its original place.
+    ///
+    /// It keeps its event id, its attempt numbers continue and its retry schedule starts
+    /// afresh. The endpoint must exist: re-create a deleted one with the same id first.
     Replay {
         /// Event id (evt_...).
         event_id: String,
@@ -152,7 +175,8 @@ pub enum DlqCmd {
 pub struct SendArgs {
     /// Endpoint id.
     pub endpoint: String,
-    /// File holding the payload, sent byte for byte; "-" or absent reads stdin.
+    /// File holding the payload, sent byte for byte; "-" or absent reads stdin (absent only
+    /// when stdin is not a terminal).
     pub file: Option<PathBuf>,
     /// Event type, delivered as X-HAPP-Event.
     #[arg(long, value_name = "TYPE")]
@@ -160,7 +184,9 @@ pub struct SendArgs {
     /// Content-Type of the payload.
     #[arg(long, value_name = "MIME", default_value = "application/json")]
     pub content_type: String,
-    /// Key making retries of this send safe: a repeated key is not enqueued twice.
+    /// Key making retries of this send safe: the same key to the same endpoint within 24 h is
+    /// not enqueued again (the original event is answered); with a different payload, event
+    /// type or content type it is refused (IDEMPOTENCY_MISMATCH).
     #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
 }
@@ -169,30 +195,43 @@ pub struct SendArgs {
 #[derive(clap::Subcommand, Debug)]
 pub enum ChannelCmd {
     /// Create or update a channel: incoming webhooks on /webhook/ID go to ENDPOINT.
+    ///
+    /// On update every option left out keeps its current value (the defaults below apply only
+    /// to a new channel); the secret is removed only by --clear-secret.
     Add {
-        /// Channel id: 1-64 characters of A-Z a-z 0-9 _ . -
+        /// Channel id: 1-64 characters of A-Z a-z 0-9 _ . - (not . or ..)
         id: String,
-        /// The endpoint accepted messages are enqueued to.
+        /// The endpoint accepted messages are enqueued to (it must exist).
         endpoint: String,
-        /// Secret incoming requests must be signed with (prefer --secret-file).
+        /// HMAC-SHA256 key incoming requests must be signed with, as X-HAPP-Signature
+        /// (visible in `ps`; prefer --secret-file).
         #[arg(long, value_name = "S", conflicts_with = "secret_file")]
         secret: Option<String>,
         /// Read the secret from a file (trailing newline trimmed).
         #[arg(long, value_name = "PATH")]
         secret_file: Option<PathBuf>,
-        /// Requests a second [default: 100].
+        /// Remove the secret: incoming requests are no longer checked for a signature.
+        #[arg(long, conflicts_with_all = ["secret", "secret_file"])]
+        clear_secret: bool,
+        /// Requests a second, 1-100000 [new channel: 100].
         #[arg(long, value_name = "N")]
         rate_limit: Option<u32>,
-        /// Requests accepted in a burst [default: the rate].
+        /// Requests accepted in a burst, 1-100000 [new channel: the rate].
         #[arg(long, value_name = "N")]
         burst: Option<u32>,
     },
     /// List channels.
     List,
     /// Show one channel.
-    Show { id: String },
+    Show {
+        /// Channel id.
+        id: String,
+    },
     /// Delete a channel.
-    Remove { id: String },
+    Remove {
+        /// Channel id.
+        id: String,
+    },
 }
 
 /// Runs a `channel` subcommand; returns the process exit code.
@@ -208,20 +247,17 @@ async fn run_channel(opts: &ClientOpts, cmd: ChannelCmd) -> Result<(), Failure> 
             endpoint,
             secret,
             secret_file,
+            clear_secret,
             rate_limit,
             burst,
         } => {
             let secret = resolve_credential(secret, secret_file.as_deref(), "secret").await?;
-            let mut body = serde_json::json!({ "endpoint": endpoint });
-            if let Some(s) = secret {
-                body["secret"] = Value::String(s);
-            }
-            if let Some(r) = rate_limit {
-                body["rate_limit"] = r.into();
-            }
-            if let Some(b) = burst {
-                body["burst"] = b.into();
-            }
+            let body = channel_body(ChannelFields {
+                endpoint,
+                secret: Credential::from_args(secret, clear_secret),
+                rate_limit,
+                burst,
+            });
             let body = serde_json::to_vec(&body)
                 .map_err(|e| Failure::Input(format!("cannot encode request: {e}")))?;
             let call = Call::new(Method::PUT, path(&id))
@@ -328,8 +364,10 @@ async fn run_endpoint(opts: &ClientOpts, cmd: EndpointCmd) -> Result<(), Failure
             url,
             secret,
             secret_file,
+            clear_secret,
             password,
             password_file,
+            clear_password,
             timeout,
             retry_schedule,
             max_in_flight,
@@ -343,8 +381,8 @@ async fn run_endpoint(opts: &ClientOpts, cmd: EndpointCmd) -> Result<(), Failure
             };
             let body = add_body(AddFields {
                 url,
-                secret,
-                password,
+                secret: Credential::from_args(secret, clear_secret),
+                password: Credential::from_args(password, clear_password),
                 timeout,
                 retry_schedule,
                 max_in_flight,
@@ -501,25 +539,57 @@ fn parse_retry_schedule(list: &str) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// What an `add` does to a secret or password. The daemon merges updates: a field left out of
+/// the body keeps its value, and only an explicit `null` removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Credential {
+    /// Not sent: a new endpoint or channel has none, an existing one keeps its own.
+    Keep,
+    /// Sent as the new value.
+    Set(String),
+    /// Sent as `null`: removed.
+    Clear,
+}
+
+impl Credential {
+    /// From a resolved `--secret`/`--secret-file` value and its `--clear-…` flag (which clap
+    /// keeps from being given together).
+    fn from_args(value: Option<String>, clear: bool) -> Self {
+        match (value, clear) {
+            (_, true) => Credential::Clear,
+            (Some(v), false) => Credential::Set(v),
+            (None, false) => Credential::Keep,
+        }
+    }
+
+    fn insert_into(self, body: &mut Map<String, Value>, key: &str) {
+        match self {
+            Credential::Keep => {}
+            Credential::Set(v) => {
+                body.insert(key.into(), Value::String(v));
+            }
+            Credential::Clear => {
+                body.insert(key.into(), Value::Null);
+            }
+        }
+    }
+}
+
 struct AddFields {
     url: String,
-    secret: Option<String>,
-    password: Option<String>,
+    secret: Credential,
+    password: Credential,
     timeout: Option<String>,
     retry_schedule: Option<Vec<String>>,
     max_in_flight: Option<u32>,
 }
 
-/// The PUT body: `url` plus only the fields that were given.
+/// The endpoint PUT body: `url` plus only the fields that were given.
 fn add_body(fields: AddFields) -> Value {
     let mut body = Map::new();
     body.insert("url".into(), Value::String(fields.url));
-    if let Some(s) = fields.secret {
-        body.insert("secret".into(), Value::String(s));
-    }
-    if let Some(p) = fields.password {
-        body.insert("password".into(), Value::String(p));
-    }
+    fields.secret.insert_into(&mut body, "secret");
+    fields.password.insert_into(&mut body, "password");
     if let Some(t) = fields.timeout {
         body.insert("timeout".into(), Value::String(t));
     }
@@ -531,6 +601,27 @@ fn add_body(fields: AddFields) -> Value {
     }
     if let Some(n) = fields.max_in_flight {
         body.insert("max_in_flight".into(), Value::from(n));
+    }
+    Value::Object(body)
+}
+
+struct ChannelFields {
+    endpoint: String,
+    secret: Credential,
+    rate_limit: Option<u32>,
+    burst: Option<u32>,
+}
+
+/// The channel PUT body: `endpoint` plus only the fields that were given.
+fn channel_body(fields: ChannelFields) -> Value {
+    let mut body = Map::new();
+    body.insert("endpoint".into(), Value::String(fields.endpoint));
+    fields.secret.insert_into(&mut body, "secret");
+    if let Some(r) = fields.rate_limit {
+        body.insert("rate_limit".into(), Value::from(r));
+    }
+    if let Some(b) = fields.burst {
+        body.insert("burst".into(), Value::from(b));
     }
     Value::Object(body)
 }
@@ -1275,8 +1366,8 @@ mod tests {
     fn add_body_has_only_given_fields() {
         let minimal = add_body(AddFields {
             url: "https://x.io/h".into(),
-            secret: None,
-            password: None,
+            secret: Credential::Keep,
+            password: Credential::Keep,
             timeout: None,
             retry_schedule: None,
             max_in_flight: None,
@@ -1284,8 +1375,8 @@ mod tests {
         assert_eq!(minimal, json!({"url": "https://x.io/h"}));
         let full = add_body(AddFields {
             url: "https://x.io/h".into(),
-            secret: Some("k".into()),
-            password: Some("p".into()),
+            secret: Credential::Set("k".into()),
+            password: Credential::Set("p".into()),
             timeout: Some("2s".into()),
             retry_schedule: Some(vec!["1s".into(), "2s".into()]),
             max_in_flight: Some(4),
@@ -1295,6 +1386,76 @@ mod tests {
             json!({"url": "https://x.io/h", "secret": "k", "password": "p", "timeout": "2s",
                    "retry_schedule": ["1s", "2s"], "max_in_flight": 4})
         );
+    }
+
+    /// The daemon merges updates: a field left out keeps its value, only `null` removes it.
+    #[test]
+    fn add_body_clears_only_on_request() {
+        let update = |secret, password| {
+            add_body(AddFields {
+                url: "https://x.io/h".into(),
+                secret,
+                password,
+                timeout: Some("3s".into()),
+                retry_schedule: None,
+                max_in_flight: None,
+            })
+        };
+        assert_eq!(
+            update(Credential::Keep, Credential::Keep),
+            json!({"url": "https://x.io/h", "timeout": "3s"})
+        );
+        assert_eq!(
+            update(Credential::Clear, Credential::Keep),
+            json!({"url": "https://x.io/h", "secret": null, "timeout": "3s"})
+        );
+        assert_eq!(
+            update(Credential::Keep, Credential::Clear),
+            json!({"url": "https://x.io/h", "password": null, "timeout": "3s"})
+        );
+        assert_eq!(
+            update(Credential::Set("k".into()), Credential::Clear),
+            json!({"url": "https://x.io/h", "secret": "k", "password": null, "timeout": "3s"})
+        );
+    }
+
+    #[test]
+    fn channel_body_has_only_given_fields() {
+        let body = |secret, rate_limit, burst| {
+            channel_body(ChannelFields {
+                endpoint: "happ".into(),
+                secret,
+                rate_limit,
+                burst,
+            })
+        };
+        assert_eq!(
+            body(Credential::Keep, None, None),
+            json!({"endpoint": "happ"})
+        );
+        assert_eq!(
+            body(Credential::Keep, Some(50), None),
+            json!({"endpoint": "happ", "rate_limit": 50}),
+            "a rate-only update leaves secret and burst to the daemon's merge"
+        );
+        assert_eq!(
+            body(Credential::Set("k".into()), Some(10), Some(30)),
+            json!({"endpoint": "happ", "secret": "k", "rate_limit": 10, "burst": 30})
+        );
+        assert_eq!(
+            body(Credential::Clear, None, None),
+            json!({"endpoint": "happ", "secret": null})
+        );
+    }
+
+    #[test]
+    fn credential_from_args() {
+        assert_eq!(Credential::from_args(None, false), Credential::Keep);
+        assert_eq!(
+            Credential::from_args(Some("k".into()), false),
+            Credential::Set("k".into())
+        );
+        assert_eq!(Credential::from_args(None, true), Credential::Clear);
     }
 
     #[test]
@@ -1533,6 +1694,8 @@ mod tests {
             #[command(subcommand)]
             Dlq(DlqCmd),
             Send(SendArgs),
+            #[command(subcommand)]
+            Channel(ChannelCmd),
         }
         Cli::command().debug_assert();
 
@@ -1578,6 +1741,113 @@ mod tests {
             ])
             .is_err()
         );
+        let parses =
+            |args: &[&str]| Cli::try_parse_from(["courier"].iter().chain(args)).map(|cli| cli.cmd);
+        match parses(&[
+            "endpoint",
+            "add",
+            "a",
+            "u",
+            "--clear-secret",
+            "--clear-password",
+        ]) {
+            Ok(Cmd::Endpoint(EndpointCmd::Add {
+                clear_secret: true,
+                clear_password: true,
+                secret: None,
+                password: None,
+                ..
+            })) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        match parses(&["channel", "add", "c", "happ", "--clear-secret"]) {
+            Ok(Cmd::Channel(ChannelCmd::Add {
+                clear_secret: true,
+                secret: None,
+                rate_limit: None,
+                ..
+            })) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        match parses(&["channel", "add", "c", "happ", "--rate-limit", "50"]) {
+            Ok(Cmd::Channel(ChannelCmd::Add {
+                clear_secret: false,
+                secret: None,
+                secret_file: None,
+                rate_limit: Some(50),
+                burst: None,
+                ..
+            })) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        for conflicting in [
+            &[
+                "endpoint",
+                "add",
+                "a",
+                "u",
+                "--clear-secret",
+                "--secret",
+                "s",
+            ][..],
+            &[
+                "endpoint",
+                "add",
+                "a",
+                "u",
+                "--clear-secret",
+                "--secret-file",
+                "f",
+            ],
+            &[
+                "endpoint",
+                "add",
+                "a",
+                "u",
+                "--clear-password",
+                "--password",
+                "p",
+            ],
+            &[
+                "endpoint",
+                "add",
+                "a",
+                "u",
+                "--clear-password",
+                "--password-file",
+                "f",
+            ],
+            &[
+                "channel",
+                "add",
+                "c",
+                "e",
+                "--clear-secret",
+                "--secret",
+                "s",
+            ],
+            &[
+                "channel",
+                "add",
+                "c",
+                "e",
+                "--clear-secret",
+                "--secret-file",
+                "f",
+            ],
+            &[
+                "channel",
+                "add",
+                "c",
+                "e",
+                "--secret",
+                "s",
+                "--secret-file",
+                "f",
+            ],
+        ] {
+            assert!(parses(conflicting).is_err(), "{conflicting:?}");
+        }
         let cli = Cli::try_parse_from(["courier", "send", "acme"]).unwrap();
         match cli.cmd {
             Cmd::Send(args) => {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use daemon::{BIN, Daemon, free_port};
-use http_body_util::{BodyExt, Full};
 use receiver::{Behavior, Plan, Receiver, ReceiverConfig};
 use redb::ReadableTable;
 use serde_json::{Value, json};

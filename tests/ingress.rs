@@ -8,9 +8,7 @@ mod receiver;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use daemon::{Daemon, free_port};
-use http_body_util::{BodyExt, Full};
 use receiver::{Receiver, ReceiverConfig};
 use serde_json::{Value, json};
 

@@ -311,8 +311,12 @@ impl DbHandle {
         let t = tx.open_table(DEAD).map_err(StoreError::from_redb)?;
         let mut out = Vec::new();
         for row in t.iter().map_err(StoreError::from_redb)? {
-            let (_, v) = row.map_err(StoreError::from_redb)?;
-            let dl: DeadLetter = decode("dead letter", v.value())?;
+            let (k, v) = row.map_err(StoreError::from_redb)?;
+            // One undecodable row must not hide every other dead letter.
+            let Ok(dl) = decode::<DeadLetter>("dead letter", v.value()) else {
+                tracing::warn!(event_id = k.value(), "dead-letter row does not decode; left out of the list");
+                continue;
+            };
             if endpoint.is_none_or(|e| e == dl.endpoint) {
                 out.push(dl);
             }
@@ -363,7 +367,10 @@ impl DbHandle {
                 break;
             }
             let (_, v) = row.map_err(StoreError::from_redb)?;
-            out.push(decode("attempt", v.value())?);
+            // An undecodable attempt row is left out rather than failing the whole log.
+            if let Ok(a) = decode("attempt", v.value()) {
+                out.push(a);
+            }
         }
         Ok(out)
     }

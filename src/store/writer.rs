@@ -1103,8 +1103,11 @@ fn remembered(
     else {
         return Ok(None);
     };
-    let hit = IdempotentHit::decode(v.value())
-        .ok_or_else(|| StoreError::Corrupt("idempotency row does not decode".into()))?;
+    // A row that does not decode is treated as absent: the new request overwrites it, instead of
+    // every request with that key failing until the hourly prune.
+    let Some(hit) = IdempotentHit::decode(v.value()) else {
+        return Ok(None);
+    };
     Ok((now.saturating_sub(hit.created_ms) < IDEMPOTENCY_TTL_MS).then_some(hit))
 }
 

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::body::{self, Body, drain};
 use crate::duration;
 use crate::error::ApiError;
 use crate::ids::{IdGen, looks_like_event_id};
@@ -52,15 +53,17 @@ pub struct AppState {
 
 type Resp = Response<Full<Bytes>>;
 
-/// Entry point for every request.
+/// Entry point for every request. A body the route did not read is drained before the answer
+/// (see `body::finish`).
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Infallible> {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let resp = match route(&state, req).await {
+    let mut req = req.map(Body::new);
+    let resp = match route(&state, &mut req).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), "api");
+    let status = resp.status().as_u16();
+    tracing::debug!(method = %req.method(), path = req.uri().path(), status, "api");
+    body::finish(req).await;
     Ok(resp)
 }
 
@@ -102,7 +105,7 @@ fn method_not_allowed(allowed: &str) -> ApiError {
     )
 }
 
-async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, ApiError> {
+async fn route(state: &Arc<AppState>, req: &mut Request<Body>) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_string();
     let query = parse_query(req.uri().query().unwrap_or(""));
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -639,22 +642,15 @@ pub fn validate_url(url: &str, allow_http: bool) -> Result<(), ApiError> {
     }
 }
 
-/// Most bytes of a refused (over-limit) body that are read and thrown away before the answer.
-const DRAIN_MAX_BYTES: u64 = 64 << 20;
-/// Longest time spent reading and throwing away a refused body before the answer.
-const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
-
-/// Reads a request body of at most `max` bytes.
+/// Reads the request body, of at most `max` bytes; it is taken out of the request, which must
+/// not be read twice.
 ///
 /// An over-limit body is answered 413 `PAYLOAD_TOO_LARGE`, but only after the rest of it was
-/// read and discarded (see `drain`): a client that writes its whole request before it reads
-/// (Python's `http.client`, most HTTP libraries) would otherwise see the connection reset
-/// instead of the answer. Bodies declared longer than `DRAIN_MAX_BYTES`, and requests that
-/// wait for `100 Continue` before they send their body, are answered at once.
-pub(crate) async fn read_body(
-    req: Request<Incoming>,
-    max: usize,
-) -> Result<(HeaderMap, Bytes), ApiError> {
+/// read and discarded (see `body::drain`): a client that writes its whole request before it
+/// reads (Python's `http.client`, most HTTP libraries) would otherwise see the connection reset
+/// instead of the answer. Bodies declared longer than the drain bound, and requests that wait
+/// for `100 Continue` before they send their body, are answered at once (`body::may_drain`).
+pub(crate) async fn read_body(req: &mut Request<Body>, max: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -663,65 +659,37 @@ pub(crate) async fn read_body(
         )
         .hint("send smaller events, or raise max_body_bytes")
     };
-    let (parts, mut body) = req.into_parts();
-    if let Some(len) = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > max as u64
-    {
-        let waits_for_continue = parts
-            .headers
-            .get(header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        // Reading the body would send `100 Continue` and invite the upload; a client that
-        // waits for it reads the answer without one.
-        if len <= DRAIN_MAX_BYTES && !waits_for_continue {
-            drain(&mut body).await;
-        }
+    let read_failed =
+        || ApiError::bad_request("BODY_READ_FAILED", "the request body could not be read");
+    if body::declared_length(req.headers()).is_some_and(|len| len > max as u64) {
+        // Left in the request, unread: it is drained, or not, like any body a route refused
+        // without reading it (`body::finish`).
         return Err(too_large());
     }
+    let Some(mut body) = req.body_mut().take() else {
+        return Err(read_failed());
+    };
     match Limited::new(&mut body, max).collect().await {
-        Ok(c) => Ok((parts.headers, c.to_bytes())),
+        Ok(c) => Ok(c.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
+            // Reading has begun (any `100 Continue` was sent): read the rest whatever it is.
             drain(&mut body).await;
             Err(too_large())
         }
-        Err(_) => Err(ApiError::bad_request(
-            "BODY_READ_FAILED",
-            "the request body could not be read",
-        )),
+        Err(_) => Err(read_failed()),
     }
-}
-
-/// Reads and discards the rest of a refused body, at most `DRAIN_MAX_BYTES` and for at most
-/// `DRAIN_MAX_TIME`, so that the client can read the answer. When either bound is reached
-/// (or the body fails), the rest stays unread and the connection is closed after the answer.
-async fn drain(body: &mut Incoming) {
-    let discard = async {
-        let mut left = DRAIN_MAX_BYTES;
-        while let Some(Ok(frame)) = body.frame().await {
-            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
-            match left.checked_sub(n) {
-                Some(rest) => left = rest,
-                None => break,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_MAX_TIME, discard).await;
 }
 
 async fn put_endpoint(
     state: &Arc<AppState>,
     id: &str,
-    req: Request<Incoming>,
+    req: &mut Request<Body>,
 ) -> Result<Resp, ApiError> {
     check_id(id)?;
-    let (_, body) = read_body(req, ADMIN_BODY_MAX)
+    let body = read_body(req, ADMIN_BODY_MAX)
         .await
         .map_err(|e| fixed_limit(e, "endpoint settings are at most 64 KiB"))?;
     let owned = id.to_string();
@@ -743,9 +711,9 @@ async fn put_endpoint(
 async fn put_channel(
     state: &Arc<AppState>,
     id: &str,
-    req: Request<Incoming>,
+    req: &mut Request<Body>,
 ) -> Result<Resp, ApiError> {
-    let (_, body) = read_body(req, ADMIN_BODY_MAX)
+    let body = read_body(req, ADMIN_BODY_MAX)
         .await
         .map_err(|e| fixed_limit(e, "channel settings are at most 64 KiB"))?;
     let current = state.channels.get(id);
@@ -806,17 +774,18 @@ pub(crate) fn header_str(h: &HeaderMap, name: &str) -> Result<Option<String>, Ap
 async fn enqueue(
     state: &Arc<AppState>,
     id: &str,
-    req: Request<Incoming>,
+    req: &mut Request<Body>,
 ) -> Result<Resp, ApiError> {
     if state.stopping.load(Ordering::Relaxed) {
         return Err(ApiError::shutting_down());
     }
     check_id(id)?;
-    let (headers, body) = read_body(req, state.max_body_bytes).await?;
+    let body = read_body(req, state.max_body_bytes).await?;
+    let headers = req.headers();
     let content_type =
-        header_str(&headers, "content-type")?.unwrap_or_else(|| "application/json".into());
-    let event_type = header_str(&headers, "x-event-type")?;
-    let idempotency_key = header_str(&headers, "idempotency-key")?;
+        header_str(headers, "content-type")?.unwrap_or_else(|| "application/json".into());
+    let event_type = header_str(headers, "x-event-type")?;
+    let idempotency_key = header_str(headers, "idempotency-key")?;
     let now = now_ms();
     let meta = EventMeta {
         id: state.ids.next(now),
@@ -955,11 +924,11 @@ fn unknown_endpoint_on_line(line: usize, endpoint: &str) -> ApiError {
     }
 }
 
-async fn enqueue_batch(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, ApiError> {
+async fn enqueue_batch(state: &Arc<AppState>, req: &mut Request<Body>) -> Result<Resp, ApiError> {
     if state.stopping.load(Ordering::Relaxed) {
         return Err(ApiError::shutting_down());
     }
-    let (_, body) = read_body(req, BATCH_MAX_BYTES).await.map_err(|e| {
+    let body = read_body(req, BATCH_MAX_BYTES).await.map_err(|e| {
         fixed_limit(
             e,
             "a batch is at most 32 MiB; split it into several requests",

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::api::{AppState, read_body, valid_endpoint_id};
+use crate::body::{self, Body};
 use crate::error::ApiError;
 use crate::model::{ChannelConfig, ChannelRecord, DEFAULT_CHANNEL_RATE};
 use crate::ratelimit::TokenBucket;
@@ -103,9 +104,11 @@ fn json_resp(status: StatusCode, v: Value) -> Resp {
     r
 }
 
-/// Entry point of the ingress listener.
+/// Entry point of the ingress listener. A body the route did not read is drained before the
+/// answer (see `body::finish`).
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Infallible> {
-    let resp = match route(&state, req).await {
+    let mut req = req.map(Body::new);
+    let resp = match route(&state, &mut req).await {
         Ok(r) => r,
         Err((e, retry_after)) => {
             let mut r = json_resp(
@@ -120,6 +123,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
             r
         }
     };
+    body::finish(req).await;
     Ok(resp)
 }
 
@@ -129,7 +133,7 @@ fn refuse(e: ApiError) -> Refusal {
     (e, None)
 }
 
-async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Refusal> {
+async fn route(state: &Arc<AppState>, req: &mut Request<Body>) -> Result<Resp, Refusal> {
     let path = req.uri().path().to_string();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segs.as_slice()) {
@@ -157,7 +161,7 @@ async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Re
 async fn inbound(
     state: &Arc<AppState>,
     channel: &str,
-    req: Request<Incoming>,
+    req: &mut Request<Body>,
 ) -> Result<Resp, Refusal> {
     if state.stopping.load(Ordering::Relaxed) {
         return Err(refuse(ApiError::shutting_down()));
@@ -206,7 +210,7 @@ async fn inbound(
     // never silently dropped (that would turn a retry into a duplicate).
     let idempotency_key =
         crate::api::header_str(req.headers(), "idempotency-key").map_err(refuse)?;
-    let (_, body) = read_body(req, state.max_body_bytes).await.map_err(refuse)?;
+    let body = read_body(req, state.max_body_bytes).await.map_err(refuse)?;
     if let Some(secret) = &ch.config.secret {
         let ok = signature
             .as_deref()

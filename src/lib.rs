@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod body;
 pub mod cli;
 pub mod codes;
 pub mod config;

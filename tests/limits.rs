@@ -1,6 +1,7 @@
-//! Black-box tests of refused over-limit bodies: a client that writes its whole request before
-//! it reads (as Python's `http.client` does) gets the 413 answer, and draining a refused body is
-//! bounded in bytes and in time.
+//! Black-box tests of refused bodies: a client that writes its whole request before it reads
+//! (as Python's `http.client` does) gets the answer — a 413 for an over-limit body, and any
+//! refusal made before the body was read — and draining a refused body is bounded in bytes and
+//! in time.
 
 #[path = "support/daemon.rs"]
 mod daemon;
@@ -180,11 +181,11 @@ async fn an_over_limit_ingress_body_over_tcp_is_read_and_answered_413() {
         .port();
     let addr = format!("127.0.0.1:{port}");
     let d = Daemon::start(&[
-        "--allow-http",
         "--max-body-bytes",
         "2048",
         "--ingress-listen",
         &addr,
+        "--allow-http",
     ])
     .await;
     d.put_endpoint("acme", json!({"url": "http://127.0.0.1:9/hook"}))
@@ -274,6 +275,140 @@ async fn a_stalled_over_limit_body_is_given_up_after_the_drain_time() {
         // The rest of the body was never read: the server closes the connection.
         let mut rest = [0u8; 1];
         assert_eq!(s.read(&mut rest).map_err(|e| e.kind()), Ok(0));
+    })
+    .await
+    .unwrap();
+}
+
+/// The admin socket of a daemon, and its ingress listener (with channel `cm_1`, allowing one
+/// request a second, for endpoint `acme`) at the returned address.
+async fn with_ingress() -> (Daemon, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let d = Daemon::start(&["--ingress-listen", &addr, "--allow-http"]).await;
+    d.put_endpoint("acme", json!({"url": "http://127.0.0.1:9/hook"}))
+        .await;
+    let a = d
+        .req(
+            "PUT",
+            "/v1/channels/cm_1",
+            Some(&json!({"endpoint": "acme", "rate_limit": 1, "burst": 1}).to_string()),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{a:?}");
+    (d, addr)
+}
+
+fn tcp(addr: &str) -> std::net::TcpStream {
+    let s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+    s
+}
+
+fn assert_refused(a: &Raw, status: u16, code: &str) {
+    assert_eq!(a.status, status, "{a:?}");
+    assert_eq!(a.json["error"]["code"], code, "{a:?}");
+}
+
+/// A request refused before its body is read, with a huge body in either framing: the client
+/// sees the answer, and the connection stays usable (the body was read to its end).
+fn refused_after_the_whole_body(s: &mut (impl Read + Write), path: &str, status: u16, code: &str) {
+    for framing in [Framing::Length, Framing::Chunked] {
+        let a = send_whole_then_read(s, path, "", framing, HUGE)
+            .unwrap_or_else(|e| panic!("the client does not see the {code} answer: {e}"));
+        assert_refused(&a, status, code);
+        assert_kept_alive(s);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_endpoint_id_is_answered_to_a_client_writing_a_huge_body() {
+    let d = Daemon::start(&[]).await;
+    let mut s = unix(&d);
+    tokio::task::spawn_blocking(move || {
+        refused_after_the_whole_body(
+            &mut s,
+            "/v1/endpoints/bad!id/events",
+            400,
+            "INVALID_ENDPOINT_ID",
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_route_is_answered_to_a_client_writing_a_huge_body() {
+    let d = Daemon::start(&[]).await;
+    let mut s = unix(&d);
+    tokio::task::spawn_blocking(move || {
+        refused_after_the_whole_body(&mut s, "/v1/nowhere", 404, "ROUTE_NOT_FOUND");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_channel_is_answered_to_a_client_writing_a_huge_body() {
+    let (_d, addr) = with_ingress().await;
+    tokio::task::spawn_blocking(move || {
+        refused_after_the_whole_body(&mut tcp(&addr), "/webhook/nope", 404, "CHANNEL_NOT_FOUND");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_request_is_answered_to_a_client_writing_a_huge_body() {
+    let (_d, addr) = with_ingress().await;
+    tokio::task::spawn_blocking(move || {
+        let mut s = tcp(&addr);
+        // A small request takes the channel's one token; the next, right after it, is refused
+        // (the bucket refills in a second).
+        let a = send_whole_then_read(&mut s, "/webhook/cm_1", "", Framing::Length, 2)
+            .expect("the small request is answered");
+        assert_refused(&a, 422, "INVALID_PAYLOAD");
+        let a = send_whole_then_read(&mut s, "/webhook/cm_1", "", Framing::Length, HUGE)
+            .expect("the client sees the RATE_LIMITED answer");
+        assert_refused(&a, 429, "RATE_LIMITED");
+        assert!(
+            a.head.to_ascii_lowercase().contains("\r\nretry-after:"),
+            "{a:?}"
+        );
+        assert_kept_alive(&mut s);
+    })
+    .await
+    .unwrap();
+}
+
+/// The hard limits hold for every refusal: a body declared beyond the drain bound, or one the
+/// client sends only after `100 Continue`, is not waited for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_does_not_wait_for_a_huge_or_expected_body() {
+    let d = Daemon::start(&[]).await;
+    let mut s = unix(&d);
+    tokio::task::spawn_blocking(move || {
+        s.write_all(
+            b"POST /v1/nowhere HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Length: 1073741824\r\n\r\n",
+        )
+        .unwrap();
+        let a = read_answer(&mut s).expect("answered without the body");
+        assert_refused(&a, 404, "ROUTE_NOT_FOUND");
+        let mut s = unix(&d);
+        s.write_all(
+            b"POST /v1/endpoints/bad!id/events HTTP/1.1\r\nHost: localhost\r\n\
+              Expect: 100-continue\r\nContent-Length: 4096\r\n\r\n",
+        )
+        .unwrap();
+        let a = read_answer(&mut s).expect("answered without the body");
+        assert!(!a.head.contains("100 Continue"), "{a:?}");
+        assert_refused(&a, 400, "INVALID_ENDPOINT_ID");
     })
     .await
     .unwrap();

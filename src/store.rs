@@ -314,7 +314,10 @@ impl DbHandle {
             let (k, v) = row.map_err(StoreError::from_redb)?;
             // One undecodable row must not hide every other dead letter.
             let Ok(dl) = decode::<DeadLetter>("dead letter", v.value()) else {
-                tracing::warn!(event_id = k.value(), "dead-letter row does not decode; left out of the list");
+                tracing::warn!(
+                    event_id = k.value(),
+                    "dead-letter row does not decode; left out of the list"
+                );
                 continue;
             };
             if endpoint.is_none_or(|e| e == dl.endpoint) {

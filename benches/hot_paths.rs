@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the per-event CPU work on Courier's data path: record encode/decode
-//! (512 B body), HMAC-SHA256 signing (512 B), and batch parsing (100 NDJSON lines).
+//! (512 B body), HMAC-SHA256 signing (512 B), batch parsing (100 NDJSON lines), the attempt
+//! timeout wrapper against tokio's plain `timeout`, and the idempotency fingerprint.
 //!
 //! `cargo bench --bench hot_paths`
 
@@ -73,5 +74,61 @@ fn batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, records, signing, batch);
+/// An attempt that completes after one wake-up, as a fast receiver's does: the cost of the
+/// freeze-aware timeout against tokio's plain one.
+fn attempt_timeout(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let timeout = std::time::Duration::from_secs(5);
+    let mut g = c.benchmark_group("attempt_timeout");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("tokio_timeout", |bench| {
+        bench.iter(|| {
+            rt.block_on(async {
+                tokio::time::timeout(timeout, async {
+                    tokio::task::yield_now().await;
+                    black_box(200u16)
+                })
+                .await
+                .ok()
+            })
+        })
+    });
+    g.bench_function("within_timeout", |bench| {
+        bench.iter(|| {
+            rt.block_on(courier::delivery::within_timeout(timeout, async {
+                tokio::task::yield_now().await;
+                black_box(200u16)
+            }))
+        })
+    });
+    g.finish();
+}
+
+fn fingerprint(c: &mut Criterion) {
+    let b = body(512);
+    let mut g = c.benchmark_group("idempotency_fingerprint_512B");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sha256", |bench| {
+        bench.iter(|| {
+            courier::model::request_fingerprint(
+                black_box("application/json"),
+                Some("order.created"),
+                black_box(&b),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    records,
+    signing,
+    batch,
+    attempt_timeout,
+    fingerprint
+);
 criterion_main!(benches);

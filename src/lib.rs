@@ -14,6 +14,7 @@ pub mod cli;
 pub mod codes;
 pub mod config;
 pub mod daemon;
+pub mod deadline;
 pub mod delivery;
 pub mod duration;
 pub mod error;

@@ -14,6 +14,16 @@ fn sources() -> Vec<(&'static str, &'static str)> {
         ("scheduler.rs", include_str!("../scheduler.rs")),
         ("store.rs", include_str!("../store.rs")),
         ("store/writer.rs", include_str!("../store/writer.rs")),
+        (
+            "store/writer/idempotency.rs",
+            include_str!("../store/writer/idempotency.rs"),
+        ),
+        (
+            "store/writer/quarantine.rs",
+            include_str!("../store/writer/quarantine.rs"),
+        ),
+        ("body.rs", include_str!("../body.rs")),
+        ("deadline.rs", include_str!("../deadline.rs")),
         ("daemon.rs", include_str!("../daemon.rs")),
     ];
     files

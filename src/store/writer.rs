@@ -29,6 +29,12 @@ use crate::model::{
 use crate::record::{self, EventMeta};
 use crate::timefmt::now_ms;
 
+mod idempotency;
+mod quarantine;
+
+use idempotency::{batch_mismatch, prune_idempotency, remembered};
+pub use quarantine::RECORD_CORRUPT;
+
 /// Longest a non-durable commit (deliveries, attempt results) waits for a durable one.
 pub const LAZY_SYNC: Duration = Duration::from_millis(500);
 /// Most ops in one commit.
@@ -352,9 +358,6 @@ struct WriterState {
     ids: crate::ids::IdGen,
 }
 
-/// The dead-letter reason of an event whose stored record failed its check.
-pub const RECORD_CORRUPT: &str = "RECORD_CORRUPT";
-
 /// Which storage error a redb call produced.
 fn se(e: impl Into<redb::Error>) -> StoreError {
     StoreError::from_redb(e)
@@ -664,77 +667,6 @@ impl WriterState {
             }
             Op::Sync(reply) => batch.finished.push(Finished::Unit(reply, Ok(()))),
         }
-        Ok(())
-    }
-
-    /// Moves a corrupt pending record to the dead letters, under a fresh id (its own cannot be
-    /// trusted), with its raw bytes, reason [`RECORD_CORRUPT`] and the decoding error.
-    fn quarantine(
-        &mut self,
-        t: &mut Tables<'_>,
-        ep: &str,
-        seq: u64,
-        why: &str,
-        now: u64,
-        batch: &mut Batch,
-    ) -> Result<(), StoreError> {
-        if !self.endpoints.contains_key(ep) {
-            return Ok(()); // deleted meanwhile (its backlog was dead-lettered then)
-        }
-        let Some(bytes) = t
-            .events
-            .remove((ep, seq))
-            .map_err(se)?
-            .map(|v| v.value().to_vec())
-        else {
-            return Ok(());
-        };
-        let progress = t
-            .progress
-            .remove((ep, seq))
-            .map_err(se)?
-            .map(|v| v.value().to_vec());
-        self.dead_letter_corrupt(t, ep, seq, &bytes, progress.as_deref(), why, now)?;
-        self.touch(batch, ep);
-        if let Some(rec) = self.endpoints.get_mut(ep) {
-            rec.pending = rec.pending.saturating_sub(1);
-        }
-        Ok(())
-    }
-
-    /// Writes the dead letter of a record that does not decode.
-    #[allow(clippy::too_many_arguments)]
-    fn dead_letter_corrupt(
-        &self,
-        t: &mut Tables<'_>,
-        ep: &str,
-        seq: u64,
-        bytes: &[u8],
-        progress: Option<&[u8]>,
-        why: &str,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        let mut progress: EventProgress = progress
-            .and_then(|p| postcard::from_bytes(p).ok())
-            .unwrap_or_default();
-        progress.last_error = Some(crate::model::ErrorInfo {
-            code: RECORD_CORRUPT.into(),
-            message: format!("the stored record of event {ep}/{seq} is corrupt: {why}"),
-            status: None,
-            at_ms: now,
-        });
-        let dl = DeadLetter {
-            event_id: self.ids.next(now),
-            endpoint: ep.to_string(),
-            seq,
-            reason: RECORD_CORRUPT.into(),
-            progress,
-            dead_at_ms: now,
-        };
-        let id = dl.event_id.as_str();
-        t.dead.insert(id, encode(&dl).as_slice()).map_err(se)?;
-        t.dead_records.insert(id, bytes).map_err(se)?;
-        metrics::counter!("courier_dead_letters_total", "reason" => RECORD_CORRUPT).increment(1);
         Ok(())
     }
 
@@ -1085,65 +1017,6 @@ fn fail_ops(ops: Vec<Op>, e: &StoreError) {
             Op::Progress(_) | Op::Quarantine { .. } => Ok(()),
         };
     }
-}
-
-/// The live (unexpired) remembered request for `req`'s `Idempotency-Key`, if any.
-fn remembered(
-    t: &Tables<'_>,
-    req: &EnqueueReq,
-    now: u64,
-) -> Result<Option<IdempotentHit>, StoreError> {
-    let Some(key) = &req.idempotency_key else {
-        return Ok(None);
-    };
-    let Some(v) = t
-        .idempotency
-        .get((req.endpoint.as_str(), key.as_str()))
-        .map_err(se)?
-    else {
-        return Ok(None);
-    };
-    // A row that does not decode is treated as absent: the new request overwrites it, instead of
-    // every request with that key failing until the hourly prune.
-    let Some(hit) = IdempotentHit::decode(v.value()) else {
-        return Ok(None);
-    };
-    Ok((now.saturating_sub(hit.created_ms) < IDEMPOTENCY_TTL_MS).then_some(hit))
-}
-
-/// The first line of a batch whose `Idempotency-Key` repeats an earlier request (in the journal
-/// or earlier in the batch) with a different one: checked before anything of the batch is
-/// written, so that the batch stays all or nothing.
-fn batch_mismatch(
-    t: &Tables<'_>,
-    reqs: &[EnqueueReq],
-    now: u64,
-) -> Result<Option<StoreError>, StoreError> {
-    let mut seen: HashMap<(&str, &str), ([u8; 32], &str)> = HashMap::new();
-    for (index, req) in reqs.iter().enumerate() {
-        let (Some(key), Some(fp)) = (&req.idempotency_key, req.fingerprint) else {
-            continue;
-        };
-        let earlier = match seen.get(&(req.endpoint.as_str(), key.as_str())) {
-            Some((f, id)) => (*f != fp).then(|| id.to_string()),
-            None => remembered(t, req, now)?.and_then(|h| (!h.matches(&fp)).then_some(h.event_id)),
-        };
-        if let Some(event_id) = earlier {
-            return Ok(Some(StoreError::IdempotencyMismatch { event_id, index }));
-        }
-        seen.entry((req.endpoint.as_str(), key.as_str()))
-            .or_insert((fp, req.meta.id.as_str()));
-    }
-    Ok(None)
-}
-
-fn prune_idempotency(t: &mut Tables<'_>, now: u64) -> Result<(), StoreError> {
-    t.idempotency
-        .retain(|_, v| {
-            IdempotentHit::decode(v)
-                .is_some_and(|h| now.saturating_sub(h.created_ms) < IDEMPOTENCY_TTL_MS)
-        })
-        .map_err(se)
 }
 
 #[cfg(test)]

@@ -283,18 +283,53 @@ pub fn valid_endpoint_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-fn check_id(id: &str) -> Result<(), ApiError> {
-    if valid_endpoint_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "INVALID_ENDPOINT_ID",
-            format!(
-                "{} is not an endpoint id: ids are 1-64 characters of A-Z a-z 0-9 _ . - (not . or ..)",
-                shown(id)
-            ),
-        ))
+/// `Ok` when `valid`, else a 400 `code` saying why `id` is not one.
+fn check_shape(
+    valid: bool,
+    code: &'static str,
+    what: &str,
+    rule: &str,
+    id: &str,
+) -> Result<(), ApiError> {
+    if valid {
+        return Ok(());
     }
+    Err(ApiError::bad_request(
+        code,
+        format!("{} is not {what}: ids are {rule}", shown(id)),
+    ))
+}
+
+const ID_RULE: &str = "1-64 characters of A-Z a-z 0-9 _ . - (not . or ..)";
+
+fn check_id(id: &str) -> Result<(), ApiError> {
+    check_shape(
+        valid_endpoint_id(id),
+        "INVALID_ENDPOINT_ID",
+        "an endpoint id",
+        ID_RULE,
+        id,
+    )
+}
+
+fn check_channel_id(id: &str) -> Result<(), ApiError> {
+    check_shape(
+        valid_endpoint_id(id),
+        "INVALID_CHANNEL_ID",
+        "a channel id",
+        ID_RULE,
+        id,
+    )
+}
+
+fn check_event_id(id: &str) -> Result<(), ApiError> {
+    check_shape(
+        looks_like_event_id(id),
+        "INVALID_EVENT_ID",
+        "an event id",
+        "evt_ followed by 26 characters",
+        id,
+    )
 }
 
 /// An id from a request, quoted for a message: escaped, and cut after 80 characters.
@@ -302,34 +337,6 @@ fn shown(id: &str) -> String {
     match id.char_indices().nth(80) {
         Some((i, _)) => format!("{:?}…", &id[..i]),
         None => format!("{id:?}"),
-    }
-}
-
-fn check_channel_id(id: &str) -> Result<(), ApiError> {
-    if valid_endpoint_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "INVALID_CHANNEL_ID",
-            format!(
-                "{} is not a channel id: ids are 1-64 characters of A-Z a-z 0-9 _ . - (not . or ..)",
-                shown(id)
-            ),
-        ))
-    }
-}
-
-fn check_event_id(id: &str) -> Result<(), ApiError> {
-    if looks_like_event_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "INVALID_EVENT_ID",
-            format!(
-                "{} is not an event id: ids are evt_ followed by 26 characters",
-                shown(id)
-            ),
-        ))
     }
 }
 

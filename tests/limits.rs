@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use daemon::Daemon;
+use daemon::{Daemon, free_port};
 use serde_json::{Value, json};
 
 const MIB: usize = 1 << 20;
@@ -174,11 +174,7 @@ async fn an_over_limit_chunked_body_is_read_and_answered_413() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_over_limit_ingress_body_over_tcp_is_read_and_answered_413() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let d = Daemon::start(&[
         "--max-body-bytes",
@@ -283,11 +279,7 @@ async fn a_stalled_over_limit_body_is_given_up_after_the_drain_time() {
 /// The admin socket of a daemon, and its ingress listener (with channel `cm_1`, allowing one
 /// request a second, for endpoint `acme`) at the returned address.
 async fn with_ingress() -> (Daemon, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let d = Daemon::start(&["--ingress-listen", &addr, "--allow-http"]).await;
     d.put_endpoint("acme", json!({"url": "http://127.0.0.1:9/hook"}))

@@ -28,3 +28,4 @@ pub mod scheduler;
 pub mod signing;
 pub mod store;
 pub mod timefmt;
+pub mod views;

@@ -1,0 +1,251 @@
+//! The JSON shapes of the admin API contract (v1), as types: the server serializes them
+//! ([`crate::api`]), the typed client deserializes them ([`crate::client`]), and the CLI, the
+//! tests and the benchmarks read them. A field added here is added to the contract.
+//!
+//! Optional fields that the contract shows as `null` are `Option`s serialized as `null` (never
+//! skipped), so a view's JSON is the same whatever its values.
+
+use serde::{Deserialize, Serialize};
+
+/// A failure as shown to operators (`last_error`, an attempt's error in a dead letter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorView {
+    pub code: String,
+    pub message: String,
+    pub status: Option<u16>,
+    /// RFC 3339, UTC.
+    pub at: String,
+}
+
+/// `GET /v1/endpoints/{id}` (and each item of the list, and the answer of PUT, pause, resume).
+/// Never holds a secret or password: only whether one is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointView {
+    pub id: String,
+    pub url: String,
+    pub secret_set: bool,
+    pub password_set: bool,
+    /// A duration such as `5s`.
+    pub timeout: String,
+    pub retry_schedule: Vec<String>,
+    pub max_in_flight: u32,
+    /// `active`, `paused` or `down`.
+    pub state: String,
+    pub backlog: u64,
+    pub in_flight: u32,
+    pub last_error: Option<ErrorView>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /v1/endpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointList {
+    pub endpoints: Vec<EndpointView>,
+}
+
+/// The body of `PUT /v1/endpoints/{id}`. Omitted fields keep their value on update (defaults on
+/// create, where `url` is required); `secret: Some(None)` / `password: Some(None)` send an
+/// explicit `null`, which removes them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct EndpointUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_schedule: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+}
+
+/// The answer to an accepted event (`202`, or `200` with `duplicate` for a repeated
+/// `Idempotency-Key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub id: String,
+    pub seq: u64,
+    pub endpoint: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+/// `POST /v1/events/batch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAccepted {
+    pub events: Vec<Accepted>,
+}
+
+/// One delivery attempt (`GET /v1/endpoints/{id}/attempts`, a dead letter's `history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptView {
+    pub event_id: String,
+    pub seq: u64,
+    pub attempt: u32,
+    pub started_at: String,
+    pub status: Option<u16>,
+    pub latency_ms: u32,
+    pub error: Option<String>,
+    pub message: Option<String>,
+}
+
+/// `GET /v1/endpoints/{id}/attempts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptList {
+    pub attempts: Vec<AttemptView>,
+}
+
+/// One dead letter in `GET /v1/dead-letters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    pub id: String,
+    pub endpoint: String,
+    pub seq: u64,
+    pub reason: String,
+    pub attempts: u32,
+    pub last_error: Option<ErrorView>,
+    pub dead_at: String,
+}
+
+/// `GET /v1/dead-letters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterList {
+    pub dead_letters: Vec<DeadLetterView>,
+}
+
+/// `GET /v1/dead-letters/{id}`: the summary plus the event and its attempt history. For a
+/// record that failed its check, the event fields are `null`, `payload_base64` holds the raw
+/// stored bytes and `record_error` says why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterDetail {
+    #[serde(flatten)]
+    pub summary: DeadLetterView,
+    pub content_type: Option<String>,
+    pub event_type: Option<String>,
+    pub enqueued_at: Option<String>,
+    /// The body when it is UTF-8.
+    pub payload: Option<String>,
+    /// The body (or the raw record) in standard base64 when `payload` cannot hold it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_base64: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_error: Option<String>,
+    pub history: Vec<AttemptView>,
+}
+
+/// `POST /v1/dead-letters/{id}/replay`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replayed {
+    pub id: String,
+    pub endpoint: String,
+    pub seq: u64,
+}
+
+/// An ingress channel (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelView {
+    pub id: String,
+    pub endpoint: String,
+    pub secret_set: bool,
+    pub rate_limit: u32,
+    pub burst: u32,
+    /// Where the outside platform posts: `/webhook/{id}` on the ingress listener.
+    pub webhook_path: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /v1/channels`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelList {
+    pub channels: Vec<ChannelView>,
+}
+
+/// The body of `PUT /v1/channels/{id}`; like [`EndpointUpdate`], omitted fields keep their value
+/// and `secret: Some(None)` removes the secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChannelUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+}
+
+/// Every non-2xx answer: `{"error": {code, message, hint}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub hint: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_send_only_what_is_set_and_null_to_remove() {
+        let u = EndpointUpdate {
+            timeout: Some("2s".into()),
+            secret: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&u).unwrap(),
+            serde_json::json!({"timeout": "2s", "secret": null})
+        );
+        let c = ChannelUpdate {
+            rate_limit: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            serde_json::json!({"rate_limit": 5})
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_detail_is_flat() {
+        let d = DeadLetterDetail {
+            summary: DeadLetterView {
+                id: "evt".into(),
+                endpoint: "acme".into(),
+                seq: 1,
+                reason: "MAX_RETRIES_EXCEEDED".into(),
+                attempts: 4,
+                last_error: None,
+                dead_at: "2026-01-01T00:00:00Z".into(),
+            },
+            content_type: Some("application/json".into()),
+            event_type: None,
+            enqueued_at: None,
+            payload: Some("{}".into()),
+            payload_base64: None,
+            record_error: None,
+            history: vec![],
+        };
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["id"], "evt");
+        assert_eq!(v["event_type"], serde_json::Value::Null);
+        assert!(v.get("payload_base64").is_none());
+        let back: DeadLetterDetail = serde_json::from_value(v).unwrap();
+        assert_eq!(back, d);
+    }
+}

@@ -3,6 +3,7 @@
 //! [`Journal`](super::Journal): writes go to the writer thread and resolve after their commit;
 //! reads run on the blocking pool, never on the caller's task.
 
+mod tables;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -10,15 +11,15 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use super::rules::read;
 use super::{
-    JFuture, Journal, Loaded, NoticeSink, ProgressUpdate, QueuedEvent, SCHEMA_VERSION, StoreError,
-    StoredRecord, decode,
+    Clock, JFuture, Journal, Loaded, NoticeSink, ProgressUpdate, SCHEMA_VERSION, StoreError,
+    StoredRecord, invariants, system_clock,
 };
-use crate::core::record::{self, Record};
 use crate::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
-    EventProgress,
 };
+use tables::ReadView;
 use writer::{Op, Writer};
 
 /// The database file's name inside the data directory.
@@ -69,9 +70,30 @@ impl RedbJournal {
         Self::start(db, notify)
     }
 
+    /// [`RedbJournal::open`] with the wall clock the rules read replaced by `clock` (tests of
+    /// the idempotency window).
+    pub fn open_with_clock(
+        path: &Path,
+        cache_bytes: usize,
+        notify: NoticeSink,
+        clock: Clock,
+    ) -> Result<Self, StoreError> {
+        let db = DbHandle::open_with_cache(path, cache_bytes)?;
+        Self::start_with_clock(db, notify, clock)
+    }
+
     /// Starts the writer on an open database.
     pub fn start(db: DbHandle, notify: NoticeSink) -> Result<Self, StoreError> {
-        let (writer, thread) = Writer::spawn(db.clone(), notify)?;
+        Self::start_with_clock(db, notify, system_clock())
+    }
+
+    /// Starts the writer on an open database, reading the time from `clock`.
+    pub fn start_with_clock(
+        db: DbHandle,
+        notify: NoticeSink,
+        clock: Clock,
+    ) -> Result<Self, StoreError> {
+        let (writer, thread) = Writer::spawn_with_clock(db.clone(), notify, clock)?;
         Ok(Self {
             db,
             writer,
@@ -289,42 +311,27 @@ impl DbHandle {
         Ok(())
     }
 
+    /// A read transaction over the current database.
+    pub(crate) fn view(&self) -> Result<ReadView, StoreError> {
+        let db = self.get()?;
+        Ok(ReadView::new(
+            db.begin_read().map_err(StoreError::from_redb)?,
+        ))
+    }
+
     /// All endpoints, sorted by id.
     pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
-        self.all(ENDPOINTS, "endpoint")
+        read::endpoints(&self.view()?)
     }
 
     /// All ingress channels, sorted by id.
     pub fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
-        self.all(CHANNELS, "channel")
-    }
-
-    /// Every value of a table keyed by id, decoded, in key order.
-    fn all<T: serde::de::DeserializeOwned>(
-        &self,
-        table: TableDefinition<&str, &[u8]>,
-        what: &str,
-    ) -> Result<Vec<T>, StoreError> {
-        let db = self.get()?;
-        let tx = db.begin_read().map_err(StoreError::from_redb)?;
-        let t = tx.open_table(table).map_err(StoreError::from_redb)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(StoreError::from_redb)? {
-            let (_, v) = row.map_err(StoreError::from_redb)?;
-            out.push(decode::<T>(what, v.value())?);
-        }
-        Ok(out)
+        read::channels(&self.view()?)
     }
 
     /// One endpoint.
     pub fn endpoint(&self, id: &str) -> Result<Option<EndpointRecord>, StoreError> {
-        let db = self.get()?;
-        let tx = db.begin_read().map_err(StoreError::from_redb)?;
-        let t = tx.open_table(ENDPOINTS).map_err(StoreError::from_redb)?;
-        match t.get(id).map_err(StoreError::from_redb)? {
-            Some(v) => Ok(Some(decode("endpoint", v.value())?)),
-            None => Ok(None),
-        }
+        read::endpoint(&self.view()?, id)
     }
 
     /// Up to `limit` pending events of `endpoint` with `seq >= from`, in order, with progress.
@@ -336,66 +343,12 @@ impl DbHandle {
         from: u64,
         limit: usize,
     ) -> Result<Loaded, StoreError> {
-        let db = self.get()?;
-        let tx = db.begin_read().map_err(StoreError::from_redb)?;
-        let events = tx.open_table(EVENTS).map_err(StoreError::from_redb)?;
-        let progress = tx.open_table(PROGRESS).map_err(StoreError::from_redb)?;
-        let mut out = Loaded::default();
-        for row in events
-            .range((endpoint, from)..=(endpoint, u64::MAX))
-            .map_err(StoreError::from_redb)?
-        {
-            if out.events.len() + out.corrupt.len() >= limit {
-                break;
-            }
-            let (k, v) = row.map_err(StoreError::from_redb)?;
-            let seq = k.value().1;
-            let Record { meta, body } = match record::decode(v.value()) {
-                Ok(r) => r,
-                Err(e) => {
-                    out.corrupt.push((seq, e.to_string()));
-                    continue;
-                }
-            };
-            // A progress row that does not decode costs the attempt count, not the event.
-            let prog = match progress
-                .get((endpoint, seq))
-                .map_err(StoreError::from_redb)?
-            {
-                Some(p) => decode("progress", p.value()).unwrap_or_default(),
-                None => EventProgress::default(),
-            };
-            out.events.push(QueuedEvent {
-                seq,
-                meta: Arc::new(meta),
-                body,
-                progress: prog,
-            });
-        }
-        Ok(out)
+        read::load_events(&self.view()?, endpoint, from, limit)
     }
 
     /// Dead letters, oldest event first, optionally of one endpoint.
     pub fn dead_letters(&self, endpoint: Option<&str>) -> Result<Vec<DeadLetter>, StoreError> {
-        let db = self.get()?;
-        let tx = db.begin_read().map_err(StoreError::from_redb)?;
-        let t = tx.open_table(DEAD).map_err(StoreError::from_redb)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(StoreError::from_redb)? {
-            let (k, v) = row.map_err(StoreError::from_redb)?;
-            // One undecodable row must not hide every other dead letter.
-            let Ok(dl) = decode::<DeadLetter>("dead letter", v.value()) else {
-                tracing::warn!(
-                    event_id = k.value(),
-                    "dead-letter row does not decode; left out of the list"
-                );
-                continue;
-            };
-            if endpoint.is_none_or(|e| e == dl.endpoint) {
-                out.push(dl);
-            }
-        }
-        Ok(out)
+        read::dead_letters(&self.view()?, endpoint)
     }
 
     /// One dead letter with its record (or the raw bytes of a record that fails its check).
@@ -403,50 +356,18 @@ impl DbHandle {
         &self,
         event_id: &str,
     ) -> Result<Option<(DeadLetter, StoredRecord)>, StoreError> {
-        let db = self.get()?;
-        let tx = db.begin_read().map_err(StoreError::from_redb)?;
-        let t = tx.open_table(DEAD).map_err(StoreError::from_redb)?;
-        let Some(v) = t.get(event_id).map_err(StoreError::from_redb)? else {
-            return Ok(None);
-        };
-        let dl: DeadLetter = decode("dead letter", v.value())?;
-        let r = tx.open_table(DEAD_RECORDS).map_err(StoreError::from_redb)?;
-        let Some(rec) = r.get(event_id).map_err(StoreError::from_redb)? else {
-            return Err(StoreError::Corrupt(format!(
-                "dead letter {event_id} has no record"
-            )));
-        };
-        let stored = match record::decode(rec.value()) {
-            Ok(r) => StoredRecord::Intact(r),
-            Err(e) => StoredRecord::Corrupt {
-                raw: rec.value().to_vec(),
-                why: e.to_string(),
-            },
-        };
-        Ok(Some((dl, stored)))
+        read::dead_letter(&self.view()?, event_id)
     }
 
     /// The newest `limit` attempts of an endpoint, newest first.
     pub fn attempts(&self, endpoint: &str, limit: usize) -> Result<Vec<AttemptRecord>, StoreError> {
-        let db = self.get()?;
-        let tx = db.begin_read().map_err(StoreError::from_redb)?;
-        let t = tx.open_table(ATTEMPTS).map_err(StoreError::from_redb)?;
-        let mut out = Vec::new();
-        for row in t
-            .range((endpoint, 0)..=(endpoint, u64::MAX))
-            .map_err(StoreError::from_redb)?
-            .rev()
-        {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, v) = row.map_err(StoreError::from_redb)?;
-            // An undecodable attempt row is left out rather than failing the whole log.
-            if let Ok(a) = decode("attempt", v.value()) {
-                out.push(a);
-            }
-        }
-        Ok(out)
+        read::attempts(&self.view()?, endpoint, limit)
+    }
+
+    /// Every violation of the store's invariants (see [`crate::store`]) in the current state;
+    /// empty when they all hold.
+    pub fn check_invariants(&self) -> Result<Vec<String>, StoreError> {
+        invariants::check(&self.view()?)
     }
 }
 

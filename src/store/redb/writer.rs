@@ -7,36 +7,28 @@
 //! batch and tells the scheduler about new events. If the commit fails, nothing of the batch is
 //! applied and every op gets the error.
 //!
-//! The thread is the only owner of the endpoint counters (`next_seq`, `pending`, attempt-log
-//! keys); it caches the endpoint records and undoes the cache when a batch fails.
+//! What each op does to the tables is the backend-neutral [`crate::store::rules`]; this file
+//! is only the protocol, the batching, durable or lazy commits, failing a batch as a whole and
+//! the reopen after an I/O error. The thread is the only owner of the [`Rules`] (the endpoint
+//! counters `next_seq`, `pending`, attempt-log keys live there), which undo their changes when
+//! a batch fails.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use redb::{Durability, ReadableTable, Table, WriteTransaction};
+use redb::Durability;
 
-use super::{
-    ATTEMPTS, CHANNELS, DEAD, DEAD_RECORDS, DbHandle, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
-    PROGRESS,
-};
-use crate::core::record;
-use crate::core::timefmt::now_ms;
-use crate::model::{
-    ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord, EventProgress,
-    IdempotentHit,
-};
+use super::DbHandle;
+use super::tables::{WriteTables, se};
+use crate::model::{ChannelConfig, ChannelRecord, EndpointConfig, EndpointRecord};
+use crate::store::rules::{Applied, Changes, Rules, idempotency};
 use crate::store::{
-    ATTEMPT_LOG_KEEP, EnqueueOk, EnqueueReq, Notice, NoticeSink, ProgressOutcome, ProgressUpdate,
-    QueuedEvent, StoreError, decode, encode,
+    Clock, EnqueueOk, EnqueueReq, NoticeSink, ProgressOutcome, ProgressUpdate, StoreError,
+    system_clock,
 };
 
-mod idempotency;
-mod quarantine;
-
-use idempotency::{batch_mismatch, prune_idempotency, remembered};
-pub use quarantine::RECORD_CORRUPT;
+pub use crate::store::rules::RECORD_CORRUPT;
 
 /// Longest a non-durable commit (deliveries, attempt results) waits for a durable one.
 pub const LAZY_SYNC: Duration = Duration::from_millis(500);
@@ -134,20 +126,25 @@ impl Writer {
         db: DbHandle,
         notify: NoticeSink,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
-        let endpoints = db
-            .endpoints()?
-            .into_iter()
-            .map(|r| (r.id.clone(), r))
-            .collect();
+        Self::spawn_with_clock(db, notify, system_clock())
+    }
+
+    /// Starts the writer thread; the rules read the time from `clock` (once per commit).
+    pub fn spawn_with_clock(
+        db: DbHandle,
+        notify: NoticeSink,
+        clock: Clock,
+    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
+        let rules = Rules::from_records(db.endpoints()?);
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut state = WriterState {
             db,
-            endpoints,
+            rules,
             notify,
+            clock,
             lazy_since: None,
             broken: false,
             last_prune: None,
-            ids: crate::core::ids::IdGen::new(),
         };
         let handle = std::thread::Builder::new()
             .name("courier-writer".into())
@@ -226,60 +223,46 @@ impl Finished {
     }
 }
 
-/// The tables of one write transaction.
-struct Tables<'t> {
-    meta: Table<'t, &'static str, u64>,
-    endpoints: Table<'t, &'static str, &'static [u8]>,
-    events: Table<'t, (&'static str, u64), &'static [u8]>,
-    progress: Table<'t, (&'static str, u64), &'static [u8]>,
-    dead: Table<'t, &'static str, &'static [u8]>,
-    dead_records: Table<'t, &'static str, &'static [u8]>,
-    attempts: Table<'t, (&'static str, u64), &'static [u8]>,
-    idempotency: Table<'t, (&'static str, &'static str), &'static [u8]>,
-    channels: Table<'t, &'static str, &'static [u8]>,
-}
-
-impl<'t> Tables<'t> {
-    fn open(tx: &'t WriteTransaction) -> Result<Self, StoreError> {
-        Ok(Self {
-            meta: tx.open_table(META).map_err(StoreError::from_redb)?,
-            endpoints: tx.open_table(ENDPOINTS).map_err(StoreError::from_redb)?,
-            events: tx.open_table(EVENTS).map_err(StoreError::from_redb)?,
-            progress: tx.open_table(PROGRESS).map_err(StoreError::from_redb)?,
-            dead: tx.open_table(DEAD).map_err(StoreError::from_redb)?,
-            dead_records: tx.open_table(DEAD_RECORDS).map_err(StoreError::from_redb)?,
-            attempts: tx.open_table(ATTEMPTS).map_err(StoreError::from_redb)?,
-            idempotency: tx.open_table(IDEMPOTENCY).map_err(StoreError::from_redb)?,
-            channels: tx.open_table(CHANNELS).map_err(StoreError::from_redb)?,
-        })
-    }
-}
-
-/// Per-batch scratch: answers, notices, and the cache entries to restore on failure.
+/// Per-batch scratch: answers, and what the rules changed (notices, the undo of the records).
 #[derive(Default)]
 struct Batch {
     finished: Vec<Finished>,
-    notices: Vec<Notice>,
-    undo: HashMap<String, Option<EndpointRecord>>,
+    changes: Changes,
+}
+
+impl Batch {
+    /// Keeps an op's answer for after the commit; a storage failure aborts the batch, and the
+    /// op that met it is answered with it at once.
+    fn settle<T>(
+        &mut self,
+        reply: Reply<T>,
+        r: Applied<T>,
+        wrap: fn(Reply<T>, Result<T, StoreError>) -> Finished,
+    ) -> Result<(), StoreError> {
+        match r {
+            Ok(answer) => {
+                self.finished.push(wrap(reply, answer));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.clone()));
+                Err(e)
+            }
+        }
+    }
 }
 
 struct WriterState {
     db: DbHandle,
-    endpoints: HashMap<String, EndpointRecord>,
+    rules: Rules,
     notify: NoticeSink,
+    clock: Clock,
     /// When the oldest non-durable commit not yet covered by a durable one was made: the next
     /// commit after `LAZY_SYNC` from then is durable, however busy the writer is.
     lazy_since: Option<Instant>,
     /// The database must be reopened before the next batch.
     broken: bool,
     last_prune: Option<Instant>,
-    /// Ids for dead letters whose own record is too corrupt to give one.
-    ids: crate::core::ids::IdGen,
-}
-
-/// Which storage error a redb call produced.
-fn se(e: impl Into<redb::Error>) -> StoreError {
-    StoreError::from_redb(e)
 }
 
 impl WriterState {
@@ -326,7 +309,7 @@ impl WriterState {
 
     fn reload(&mut self) {
         if let Ok(eps) = self.db.endpoints() {
-            self.endpoints = eps.into_iter().map(|r| (r.id.clone(), r)).collect();
+            self.rules.reload(eps);
         }
     }
 
@@ -369,7 +352,7 @@ impl WriterState {
                 metrics::histogram!(crate::telemetry::COMMIT_SECONDS)
                     .record(started.elapsed().as_secs_f64());
                 metrics::counter!(crate::telemetry::EVENTS_ACCEPTED).increment(accepted as u64);
-                for n in batch.notices {
+                for n in batch.changes.notices {
                     (self.notify)(n);
                 }
                 for f in batch.finished {
@@ -379,12 +362,7 @@ impl WriterState {
             Err(e) => {
                 tracing::error!(error = %e, ops = n_ops, "commit failed; batch not applied");
                 metrics::counter!(crate::telemetry::COMMIT_FAILURES).increment(1);
-                for (id, old) in batch.undo {
-                    match old {
-                        Some(r) => self.endpoints.insert(id, r),
-                        None => self.endpoints.remove(&id),
-                    };
-                }
+                self.rules.undo(batch.changes);
                 for f in batch.finished {
                     f.fail(e.clone());
                 }
@@ -427,14 +405,14 @@ impl WriterState {
             return Err(e);
         }
         {
-            let mut t = match Tables::open(&tx) {
+            let mut t = match WriteTables::open(&tx) {
                 Ok(t) => t,
                 Err(e) => {
                     fail_ops(ops, &e);
                     return Err(e);
                 }
             };
-            let now = now_ms();
+            let now = (self.clock)();
             let mut ops = ops.into_iter();
             while let Some(op) = ops.next() {
                 if let Err(e) = self.apply(&mut t, op, now, batch) {
@@ -448,463 +426,69 @@ impl WriterState {
                 .is_none_or(|at| at.elapsed() > Duration::from_secs(3600))
             {
                 self.last_prune = Some(Instant::now());
-                prune_idempotency(&mut t, now)?;
+                idempotency::prune(&mut t, now)?;
             }
-            for id in batch.undo.keys() {
-                match self.endpoints.get(id) {
-                    Some(rec) => {
-                        t.endpoints
-                            .insert(id.as_str(), encode(rec).as_slice())
-                            .map_err(se)?;
-                    }
-                    None => {
-                        t.endpoints.remove(id.as_str()).map_err(se)?;
-                    }
-                }
-            }
+            self.rules.finish(&mut t, &batch.changes)?;
         }
         tx.commit().map_err(se)
     }
 
-    /// Records the cache entry before its first change in this batch.
-    fn touch(&self, batch: &mut Batch, id: &str) {
-        if !batch.undo.contains_key(id) {
-            batch
-                .undo
-                .insert(id.to_string(), self.endpoints.get(id).cloned());
-        }
-    }
-
-    /// Applies one op. Errors returned are storage errors that abort the batch; an op's own
-    /// refusal (unknown endpoint, …) goes into its answer.
+    /// Applies one op through the rules. Errors returned are storage errors that abort the
+    /// batch; an op's own refusal (unknown endpoint, …) goes into its answer.
     fn apply(
         &mut self,
-        t: &mut Tables<'_>,
+        t: &mut WriteTables<'_>,
         op: Op,
         now: u64,
-        batch: &mut Batch,
+        b: &mut Batch,
     ) -> Result<(), StoreError> {
+        let rules = &mut self.rules;
         match op {
             Op::Enqueue(req, reply) => {
-                let r = self.enqueue(t, req, now, batch);
-                let r = split_storage(r)?;
-                batch.finished.push(Finished::Enqueue(reply, r));
+                let r = rules.enqueue(t, req, now, &mut b.changes);
+                b.settle(reply, r, Finished::Enqueue)
             }
             Op::EnqueueBatch(reqs, reply) => {
-                let missing = reqs
-                    .iter()
-                    .find(|r| !self.endpoints.contains_key(&r.endpoint));
-                let r = match missing {
-                    Some(m) => Err(StoreError::EndpointNotFound(m.endpoint.clone())),
-                    None => match batch_mismatch(t, &reqs, now)? {
-                        Some(e) => Err(e),
-                        None => {
-                            let mut out = Vec::with_capacity(reqs.len());
-                            for req in reqs {
-                                out.push(self.enqueue(t, req, now, batch)?);
-                            }
-                            Ok(out)
-                        }
-                    },
-                };
-                batch.finished.push(Finished::Batch(reply, r));
+                let r = rules.enqueue_batch(t, reqs, now, &mut b.changes);
+                b.settle(reply, r, Finished::Batch)
             }
             Op::PutEndpoint { id, config, reply } => {
-                let r = self.put_endpoint(t, id, config, now, batch);
-                let r = split_storage(r)?;
-                batch.finished.push(Finished::Endpoint(reply, r));
+                let r = rules.put_endpoint(t, id, config, now, &mut b.changes);
+                b.settle(reply, r, Finished::Endpoint)
             }
             Op::SetPaused { id, paused, reply } => {
-                let r = match self.endpoints.contains_key(&id) {
-                    false => Err(StoreError::EndpointNotFound(id)),
-                    true => {
-                        self.touch(batch, &id);
-                        let rec = self.endpoints.get_mut(&id);
-                        match rec {
-                            Some(rec) => {
-                                rec.paused = paused;
-                                rec.updated_ms = now;
-                                batch.notices.push(Notice::EndpointUpserted(rec.clone()));
-                                Ok(rec.clone())
-                            }
-                            None => Err(StoreError::EndpointNotFound(id)),
-                        }
-                    }
-                };
-                batch.finished.push(Finished::Record(reply, r));
+                let r = rules.set_paused(id, paused, now, &mut b.changes);
+                b.settle(reply, r, Finished::Record)
             }
             Op::DeleteEndpoint { id, force, reply } => {
-                let r = self.delete_endpoint(t, &id, force, now, batch);
-                let r = split_storage(r)?;
-                batch.finished.push(Finished::Unit(reply, r));
+                let r = rules.delete_endpoint(t, &id, force, now, &mut b.changes);
+                b.settle(reply, r, Finished::Unit)
             }
-            Op::Progress(u) => self.progress(t, u, now, batch)?,
+            Op::Progress(u) => rules.progress(t, u, now, &mut b.changes),
             Op::Replay { event_id, reply } => {
-                let r = self.replay(t, &event_id, batch);
-                let r = split_storage(r)?;
-                batch.finished.push(Finished::Replay(reply, r));
+                let r = rules.replay(t, &event_id, &mut b.changes);
+                b.settle(reply, r, Finished::Replay)
             }
             Op::Purge { event_id, reply } => {
-                let existed = t.dead.remove(event_id.as_str()).map_err(se)?.is_some();
-                t.dead_records.remove(event_id.as_str()).map_err(se)?;
-                let r = if existed {
-                    Ok(())
-                } else {
-                    Err(StoreError::DeadLetterNotFound(event_id))
-                };
-                batch.finished.push(Finished::Unit(reply, r));
+                let r = rules.purge(t, event_id);
+                b.settle(reply, r, Finished::Unit)
             }
             Op::PutChannel { id, config, reply } => {
-                let r = if self.endpoints.contains_key(&config.endpoint) {
-                    let existing: Option<ChannelRecord> =
-                        match t.channels.get(id.as_str()).map_err(se)? {
-                            Some(v) => Some(decode("channel", v.value())?),
-                            None => None,
-                        };
-                    let created = existing.is_none();
-                    let rec = ChannelRecord {
-                        id: id.clone(),
-                        config,
-                        created_ms: existing.map_or(now, |e| e.created_ms),
-                        updated_ms: now,
-                    };
-                    t.channels
-                        .insert(id.as_str(), encode(&rec).as_slice())
-                        .map_err(se)?;
-                    Ok((rec, created))
-                } else {
-                    Err(StoreError::EndpointNotFound(config.endpoint))
-                };
-                batch.finished.push(Finished::Channel(reply, r));
+                let r = rules.put_channel(t, id, config, now);
+                b.settle(reply, r, Finished::Channel)
             }
             Op::DeleteChannel { id, reply } => {
-                let existed = t.channels.remove(id.as_str()).map_err(se)?.is_some();
-                let r = if existed {
-                    Ok(())
-                } else {
-                    Err(StoreError::ChannelNotFound(id))
-                };
-                batch.finished.push(Finished::Unit(reply, r));
+                let r = rules.delete_channel(t, id);
+                b.settle(reply, r, Finished::Unit)
             }
             Op::Quarantine { endpoint, seq, why } => {
-                self.quarantine(t, &endpoint, seq, &why, now, batch)?
+                rules.quarantine(t, &endpoint, seq, &why, now, &mut b.changes)
             }
-            Op::Sync(reply) | Op::Stop(reply) => batch.finished.push(Finished::Unit(reply, Ok(()))),
-        }
-        Ok(())
-    }
-
-    fn enqueue(
-        &mut self,
-        t: &mut Tables<'_>,
-        req: EnqueueReq,
-        now: u64,
-        batch: &mut Batch,
-    ) -> Result<EnqueueOk, StoreError> {
-        if !self.endpoints.contains_key(&req.endpoint) {
-            return Err(StoreError::EndpointNotFound(req.endpoint));
-        }
-        let ep = req.endpoint.as_str();
-        if let Some(hit) = remembered(t, &req, now)? {
-            if !req.fingerprint.is_some_and(|f| hit.matches(&f)) {
-                return Err(StoreError::IdempotencyMismatch {
-                    event_id: hit.event_id,
-                    index: 0,
-                });
-            }
-            return Ok(EnqueueOk {
-                id: hit.event_id,
-                seq: hit.seq,
-                duplicate: true,
-            });
-        }
-        self.touch(batch, ep);
-        let Some(rec) = self.endpoints.get_mut(ep) else {
-            return Err(StoreError::EndpointNotFound(req.endpoint));
-        };
-        let seq = rec.next_seq;
-        rec.next_seq += 1;
-        rec.pending += 1;
-        t.events
-            .insert((ep, seq), req.record.as_slice())
-            .map_err(se)?;
-        if let Some(key) = &req.idempotency_key {
-            let hit = IdempotentHit {
-                event_id: req.meta.id.clone(),
-                seq,
-                created_ms: now,
-                fingerprint: req.fingerprint,
-            };
-            t.idempotency
-                .insert((ep, key.as_str()), encode(&hit).as_slice())
-                .map_err(se)?;
-        }
-        let id = req.meta.id.clone();
-        batch.notices.push(Notice::Enqueued {
-            endpoint: Arc::from(ep),
-            event: QueuedEvent {
-                seq,
-                meta: req.meta,
-                body: req.body,
-                progress: EventProgress::default(),
-            },
-        });
-        Ok(EnqueueOk {
-            id,
-            seq,
-            duplicate: false,
-        })
-    }
-
-    fn put_endpoint(
-        &mut self,
-        t: &mut Tables<'_>,
-        id: String,
-        config: EndpointConfig,
-        now: u64,
-        batch: &mut Batch,
-    ) -> Result<(EndpointRecord, bool), StoreError> {
-        self.touch(batch, &id);
-        let created = !self.endpoints.contains_key(&id);
-        let tomb = format!("tomb:{id}");
-        let rec = if let Some(rec) = self.endpoints.get_mut(&id) {
-            rec.config = config;
-            rec.updated_ms = now;
-            rec.clone()
-        } else {
-            // A re-created endpoint continues the numbering of its deleted namesake, so old
-            // dead letters replay without colliding with new events.
-            let next_seq = t
-                .meta
-                .remove(tomb.as_str())
-                .map_err(se)?
-                .map(|v| v.value())
-                .unwrap_or(1);
-            let rec = EndpointRecord {
-                id: id.clone(),
-                config,
-                paused: false,
-                created_ms: now,
-                updated_ms: now,
-                next_seq,
-                pending: 0,
-                next_attempt_log: 0,
-                down: false,
-            };
-            self.endpoints.insert(id.clone(), rec.clone());
-            rec
-        };
-        batch.notices.push(Notice::EndpointUpserted(rec.clone()));
-        Ok((rec, created))
-    }
-
-    fn delete_endpoint(
-        &mut self,
-        t: &mut Tables<'_>,
-        id: &str,
-        force: bool,
-        now: u64,
-        batch: &mut Batch,
-    ) -> Result<(), StoreError> {
-        let Some(rec) = self.endpoints.get(id) else {
-            return Err(StoreError::EndpointNotFound(id.to_string()));
-        };
-        if rec.pending > 0 && !force {
-            return Err(StoreError::EndpointNotEmpty {
-                id: id.to_string(),
-                backlog: rec.pending,
-            });
-        }
-        let next_seq = rec.next_seq;
-        // Dead-letter what is still pending, so every acknowledged event ends somewhere.
-        let mut pending = Vec::new();
-        for row in t.events.range((id, 0)..=(id, u64::MAX)).map_err(se)? {
-            let (k, v) = row.map_err(se)?;
-            pending.push((k.value().1, v.value().to_vec()));
-        }
-        for (seq, bytes) in pending {
-            let meta = match record::decode(&bytes) {
-                Ok(r) => r.meta,
-                Err(e) => {
-                    // A corrupt record must not block the delete: set it aside like delivery does.
-                    let progress = t
-                        .progress
-                        .remove((id, seq))
-                        .map_err(se)?
-                        .map(|v| v.value().to_vec());
-                    self.dead_letter_corrupt(
-                        t,
-                        id,
-                        seq,
-                        &bytes,
-                        progress.as_deref(),
-                        &e.to_string(),
-                        now,
-                    )?;
-                    tracing::error!(endpoint = id, seq, error = %e, "corrupt event record set aside as a dead letter (RECORD_CORRUPT)");
-                    continue;
-                }
-            };
-            let progress = match t.progress.remove((id, seq)).map_err(se)? {
-                Some(p) => decode("progress", p.value())?,
-                None => EventProgress::default(),
-            };
-            let dl = DeadLetter {
-                event_id: meta.id.clone(),
-                endpoint: id.to_string(),
-                seq,
-                reason: "ENDPOINT_DELETED".into(),
-                progress,
-                dead_at_ms: now,
-            };
-            t.dead
-                .insert(meta.id.as_str(), encode(&dl).as_slice())
-                .map_err(se)?;
-            t.dead_records
-                .insert(meta.id.as_str(), bytes.as_slice())
-                .map_err(se)?;
-            metrics::counter!(crate::telemetry::DEAD_LETTERS, crate::telemetry::REASON => "ENDPOINT_DELETED")
-                .increment(1);
-        }
-        t.events
-            .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
-            .map_err(se)?;
-        t.progress
-            .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
-            .map_err(se)?;
-        t.attempts
-            .retain_in((id, 0)..=(id, u64::MAX), |_, _| false)
-            .map_err(se)?;
-        t.idempotency.retain(|k, _| k.0 != id).map_err(se)?;
-        let tomb = format!("tomb:{id}");
-        t.meta.insert(tomb.as_str(), next_seq).map_err(se)?;
-        self.touch(batch, id);
-        self.endpoints.remove(id);
-        batch.notices.push(Notice::EndpointDeleted(id.to_string()));
-        Ok(())
-    }
-
-    fn progress(
-        &mut self,
-        t: &mut Tables<'_>,
-        u: ProgressUpdate,
-        now: u64,
-        batch: &mut Batch,
-    ) -> Result<(), StoreError> {
-        let ep: &str = &u.endpoint;
-        if !self.endpoints.contains_key(ep) {
-            return Ok(()); // endpoint deleted meanwhile
-        }
-        self.touch(batch, ep);
-        let key = (ep, u.seq);
-        match &u.outcome {
-            ProgressOutcome::Delivered => {
-                let existed = t.events.remove(key).map_err(se)?.is_some();
-                t.progress.remove(key).map_err(se)?;
-                if existed && let Some(rec) = self.endpoints.get_mut(ep) {
-                    rec.pending = rec.pending.saturating_sub(1);
-                }
-            }
-            ProgressOutcome::Pending => {
-                if t.events.get(key).map_err(se)?.is_some() {
-                    t.progress
-                        .insert(key, encode(&u.progress).as_slice())
-                        .map_err(se)?;
-                }
-            }
-            ProgressOutcome::Dead { reason } => {
-                let bytes = t
-                    .events
-                    .remove(key)
-                    .map_err(se)?
-                    .map(|v| v.value().to_vec());
-                t.progress.remove(key).map_err(se)?;
-                if let Some(bytes) = bytes {
-                    let dl = DeadLetter {
-                        event_id: u.attempt.event_id.clone(),
-                        endpoint: ep.to_string(),
-                        seq: u.seq,
-                        reason: reason.clone(),
-                        progress: u.progress.clone(),
-                        dead_at_ms: now,
-                    };
-                    let id = dl.event_id.as_str();
-                    t.dead.insert(id, encode(&dl).as_slice()).map_err(se)?;
-                    t.dead_records.insert(id, bytes.as_slice()).map_err(se)?;
-                    if let Some(rec) = self.endpoints.get_mut(ep) {
-                        rec.pending = rec.pending.saturating_sub(1);
-                    }
-                }
+            Op::Sync(reply) | Op::Stop(reply) => {
+                b.finished.push(Finished::Unit(reply, Ok(())));
+                Ok(())
             }
         }
-        if let Some(rec) = self.endpoints.get_mut(ep) {
-            if let Some(down) = u.down {
-                rec.down = down;
-            }
-            let n = rec.next_attempt_log;
-            rec.next_attempt_log += 1;
-            t.attempts
-                .insert((ep, n), encode(&u.attempt).as_slice())
-                .map_err(se)?;
-            if n % 128 == 0 && n >= ATTEMPT_LOG_KEEP {
-                t.attempts
-                    .retain_in((ep, 0)..(ep, n + 1 - ATTEMPT_LOG_KEEP), |_, _| false)
-                    .map_err(se)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn replay(
-        &mut self,
-        t: &mut Tables<'_>,
-        event_id: &str,
-        batch: &mut Batch,
-    ) -> Result<(String, u64), StoreError> {
-        let dl: DeadLetter = match t.dead.get(event_id).map_err(se)? {
-            Some(v) => decode("dead letter", v.value())?,
-            None => return Err(StoreError::DeadLetterNotFound(event_id.to_string())),
-        };
-        let ep = dl.endpoint.as_str();
-        if !self.endpoints.contains_key(ep) {
-            return Err(StoreError::EndpointNotFound(dl.endpoint.clone()));
-        }
-        let bytes = match t.dead_records.get(event_id).map_err(se)? {
-            Some(v) => v.value().to_vec(),
-            None => {
-                return Err(StoreError::Corrupt(format!(
-                    "dead letter {event_id} has no record"
-                )));
-            }
-        };
-        let rec = record::decode(&bytes).map_err(|e| StoreError::NotReplayable {
-            event_id: event_id.to_string(),
-            why: e.to_string(),
-        })?;
-        let mut progress = dl.progress.clone();
-        progress.failures = 0; // the schedule starts afresh; attempt numbers continue
-        t.events
-            .insert((ep, dl.seq), bytes.as_slice())
-            .map_err(se)?;
-        t.progress
-            .insert((ep, dl.seq), encode(&progress).as_slice())
-            .map_err(se)?;
-        t.dead.remove(event_id).map_err(se)?;
-        t.dead_records.remove(event_id).map_err(se)?;
-        self.touch(batch, ep);
-        if let Some(r) = self.endpoints.get_mut(ep) {
-            r.pending += 1;
-        }
-        batch.notices.push(Notice::Replayed {
-            endpoint: Arc::from(ep),
-            event: QueuedEvent {
-                seq: dl.seq,
-                meta: Arc::new(rec.meta),
-                body: rec.body,
-                progress,
-            },
-        });
-        Ok((dl.endpoint, dl.seq))
     }
 }
 
@@ -913,16 +497,6 @@ impl WriterState {
 /// off indefinitely.)
 fn sync_due(lazy_since: Option<Instant>, now: Instant) -> bool {
     lazy_since.is_some_and(|since| now.duration_since(since) >= LAZY_SYNC)
-}
-
-/// Separates an op's own refusal (kept for its answer) from a storage error (aborts the batch).
-fn split_storage<T>(r: Result<T, StoreError>) -> Result<Result<T, StoreError>, StoreError> {
-    match r {
-        Err(e @ (StoreError::Storage(_) | StoreError::DiskFull | StoreError::Unavailable(_))) => {
-            Err(e)
-        }
-        other => Ok(other),
-    }
 }
 
 fn fail_ops(ops: Vec<Op>, e: &StoreError) {

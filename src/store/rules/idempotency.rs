@@ -1,44 +1,39 @@
-//! The writer's `Idempotency-Key` rules: what a key remembers, when a repeat is the same request
-//! (a duplicate) or another one (`IDEMPOTENCY_MISMATCH`), and the 24 h window's pruning.
+//! The `Idempotency-Key` rules: what a key remembers, when a repeat is the same request (a
+//! duplicate) or another one (`IDEMPOTENCY_MISMATCH`), the 24 h window and its pruning.
 
 use std::collections::HashMap;
 
-use redb::ReadableTable;
-
-use super::{Tables, se};
 use crate::model::IdempotentHit;
-use crate::store::StoreError;
-use crate::store::{EnqueueReq, IDEMPOTENCY_TTL_MS};
+use crate::store::tables::{ReadTables, Tables};
+use crate::store::{EnqueueReq, IDEMPOTENCY_TTL_MS, StoreError};
+
+/// Whether a key remembered at `created_ms` is still inside the window at `now`.
+pub fn live(created_ms: u64, now: u64) -> bool {
+    now.saturating_sub(created_ms) < IDEMPOTENCY_TTL_MS
+}
 
 /// The live (unexpired) remembered request for `req`'s `Idempotency-Key`, if any.
-pub(super) fn remembered(
-    t: &Tables<'_>,
+pub fn remembered(
+    t: &impl ReadTables,
     req: &EnqueueReq,
     now: u64,
 ) -> Result<Option<IdempotentHit>, StoreError> {
     let Some(key) = &req.idempotency_key else {
         return Ok(None);
     };
-    let Some(v) = t
-        .idempotency
-        .get((req.endpoint.as_str(), key.as_str()))
-        .map_err(se)?
-    else {
-        return Ok(None);
-    };
     // A row that does not decode is treated as absent: the new request overwrites it, instead of
     // every request with that key failing until the hourly prune.
-    let Some(hit) = IdempotentHit::decode(v.value()) else {
-        return Ok(None);
-    };
-    Ok((now.saturating_sub(hit.created_ms) < IDEMPOTENCY_TTL_MS).then_some(hit))
+    let hit = t
+        .idempotency_get(&req.endpoint, key, IdempotentHit::decode)?
+        .flatten();
+    Ok(hit.filter(|h| live(h.created_ms, now)))
 }
 
 /// The first line of a batch whose `Idempotency-Key` repeats an earlier request (in the journal
 /// or earlier in the batch) with a different one: checked before anything of the batch is
 /// written, so that the batch stays all or nothing.
-pub(super) fn batch_mismatch(
-    t: &Tables<'_>,
+pub fn batch_mismatch(
+    t: &impl ReadTables,
     reqs: &[EnqueueReq],
     now: u64,
 ) -> Result<Option<StoreError>, StoreError> {
@@ -60,11 +55,7 @@ pub(super) fn batch_mismatch(
     Ok(None)
 }
 
-pub(super) fn prune_idempotency(t: &mut Tables<'_>, now: u64) -> Result<(), StoreError> {
-    t.idempotency
-        .retain(|_, v| {
-            IdempotentHit::decode(v)
-                .is_some_and(|h| now.saturating_sub(h.created_ms) < IDEMPOTENCY_TTL_MS)
-        })
-        .map_err(se)
+/// Forgets every key outside the window (and every row that does not decode).
+pub fn prune(t: &mut impl Tables, now: u64) -> Result<(), StoreError> {
+    t.idempotency_retain(|v| IdempotentHit::decode(v).is_some_and(|h| live(h.created_ms, now)))
 }

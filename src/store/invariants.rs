@@ -1,0 +1,162 @@
+//! A checker of the store's invariants (listed in words in [`crate::store`]) over any backend's
+//! tables: it reads everything and names each violation. For tests and tools; it is a full scan.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::tables::ReadTables;
+use super::{ATTEMPT_LOG_KEEP, StoreError, decode};
+use crate::core::record;
+use crate::model::{AttemptRecord, DeadLetter, EndpointRecord, EventProgress, IdempotentHit};
+
+/// Most attempt-log rows an endpoint may hold between prunes.
+const ATTEMPT_ROWS_MAX: u64 = ATTEMPT_LOG_KEEP + super::rules::progress::ATTEMPT_PRUNE_EVERY - 1;
+
+/// Every violation of the invariants in `t`, in words; empty when they all hold.
+pub fn check(t: &impl ReadTables) -> Result<Vec<String>, StoreError> {
+    let mut bad = Vec::new();
+
+    let mut endpoints: BTreeMap<String, EndpointRecord> = BTreeMap::new();
+    t.endpoints_each(|id, v| {
+        match decode::<EndpointRecord>("endpoint", v) {
+            Ok(r) if r.id == id => {
+                endpoints.insert(id.to_string(), r);
+            }
+            Ok(r) => bad.push(format!(
+                "endpoint row {id:?} holds the record of {:?}",
+                r.id
+            )),
+            Err(_) => bad.push(format!("endpoint row {id:?} does not decode")),
+        }
+        Ok(true)
+    })?;
+    let mut tombs: HashMap<String, u64> = HashMap::new();
+    t.tombstones_each(|id, next| {
+        if endpoints.contains_key(id) {
+            bad.push(format!("endpoint {id:?} exists and has a tombstone"));
+        }
+        tombs.insert(id.to_string(), next);
+        Ok(true)
+    })?;
+    // The seq no event of an endpoint id may reach: its next_seq, or its tombstone's.
+    let bound = |id: &str| {
+        endpoints
+            .get(id)
+            .map(|r| r.next_seq)
+            .or_else(|| tombs.get(id).copied())
+    };
+
+    let mut pending: HashMap<String, u64> = HashMap::new();
+    let mut pending_ids: HashSet<String> = HashSet::new();
+    let mut event_keys: HashSet<(String, u64)> = HashSet::new();
+    t.events_all(|ep, seq, v| {
+        if !endpoints.contains_key(ep) {
+            bad.push(format!("event {ep}/{seq} belongs to no endpoint"));
+        } else if bound(ep).is_some_and(|b| seq >= b) {
+            bad.push(format!("event {ep}/{seq} is not below next_seq"));
+        }
+        *pending.entry(ep.to_string()).or_default() += 1;
+        event_keys.insert((ep.to_string(), seq));
+        if let Ok(r) = record::decode(v) {
+            pending_ids.insert(r.meta.id);
+        }
+        Ok(true)
+    })?;
+    for (id, r) in &endpoints {
+        let rows = pending.get(id).copied().unwrap_or(0);
+        if r.pending != rows {
+            bad.push(format!(
+                "endpoint {id:?} counts {} pending but has {rows} event rows",
+                r.pending
+            ));
+        }
+    }
+
+    t.progress_all(|ep, seq, v| {
+        if !event_keys.contains(&(ep.to_string(), seq)) {
+            bad.push(format!("progress {ep}/{seq} has no event row"));
+        }
+        if decode::<EventProgress>("progress", v).is_err() {
+            bad.push(format!("progress {ep}/{seq} does not decode"));
+        }
+        Ok(true)
+    })?;
+
+    let mut dead_ids: HashSet<String> = HashSet::new();
+    t.dead_each(|id, v| {
+        dead_ids.insert(id.to_string());
+        let Ok(dl) = decode::<DeadLetter>("dead letter", v) else {
+            bad.push(format!("dead letter {id} does not decode"));
+            return Ok(true);
+        };
+        if dl.event_id != id {
+            bad.push(format!("dead letter row {id} holds {}", dl.event_id));
+        }
+        if pending_ids.contains(id) {
+            bad.push(format!("event {id} is both pending and a dead letter"));
+        }
+        if event_keys.contains(&(dl.endpoint.clone(), dl.seq)) {
+            bad.push(format!(
+                "dead letter {id} has the place {}/{} of a pending event",
+                dl.endpoint, dl.seq
+            ));
+        }
+        match bound(&dl.endpoint) {
+            Some(b) if dl.seq >= b => bad.push(format!(
+                "dead letter {id} ({}/{}) is not below next_seq {b}",
+                dl.endpoint, dl.seq
+            )),
+            Some(_) => {}
+            None => bad.push(format!(
+                "dead letter {id} belongs to {:?}, which neither exists nor has a tombstone",
+                dl.endpoint
+            )),
+        }
+        if t.dead_record_get(id, |_| ())?.is_none() {
+            bad.push(format!("dead letter {id} has no record"));
+        }
+        Ok(true)
+    })?;
+    t.dead_records_each(|id, _| {
+        if !dead_ids.contains(id) {
+            bad.push(format!("dead record {id} has no dead letter"));
+        }
+        Ok(true)
+    })?;
+
+    let mut attempt_rows: HashMap<String, u64> = HashMap::new();
+    t.attempts_all(|ep, n, v| {
+        match endpoints.get(ep) {
+            None => bad.push(format!("attempt {ep}/{n} belongs to no endpoint")),
+            Some(r) if n >= r.next_attempt_log => {
+                bad.push(format!("attempt {ep}/{n} is not below next_attempt_log"))
+            }
+            Some(_) => {}
+        }
+        if decode::<AttemptRecord>("attempt", v).is_err() {
+            bad.push(format!("attempt {ep}/{n} does not decode"));
+        }
+        *attempt_rows.entry(ep.to_string()).or_default() += 1;
+        Ok(true)
+    })?;
+    for (ep, rows) in attempt_rows {
+        if rows > ATTEMPT_ROWS_MAX {
+            bad.push(format!("endpoint {ep:?} keeps {rows} attempt rows"));
+        }
+    }
+
+    t.idempotency_all(|ep, key, v| {
+        if !endpoints.contains_key(ep) {
+            bad.push(format!(
+                "idempotency key {ep}/{key:?} belongs to no endpoint"
+            ));
+        } else if let Some(hit) = IdempotentHit::decode(v)
+            && bound(ep).is_some_and(|b| hit.seq >= b)
+        {
+            bad.push(format!(
+                "idempotency key {ep}/{key:?} names a seq not yet used"
+            ));
+        }
+        Ok(true)
+    })?;
+    Ok(bad)
+}

@@ -1,0 +1,183 @@
+//! Endpoint and channel writes: creation continues a deleted namesake's numbering (its
+//! tombstone), pause, delete (refused with a backlog unless forced; forced, the backlog becomes
+//! dead letters `ENDPOINT_DELETED` in seq order, corrupt records `RECORD_CORRUPT`), and ingress
+//! channels (whose endpoint must exist).
+
+use super::{Applied, Changes, Rules};
+use crate::core::record;
+use crate::model::{
+    ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord, EventProgress,
+};
+use crate::store::tables::Tables;
+use crate::store::{Notice, StoreError, decode, encode};
+
+/// The dead-letter reason of the backlog of an endpoint deleted with `force`.
+pub const ENDPOINT_DELETED: &str = "ENDPOINT_DELETED";
+
+impl Rules {
+    /// Creates or updates an endpoint; `true` when it was created.
+    pub fn put_endpoint(
+        &mut self,
+        t: &mut impl Tables,
+        id: String,
+        config: EndpointConfig,
+        now: u64,
+        ch: &mut Changes,
+    ) -> Applied<(EndpointRecord, bool)> {
+        self.touch(ch, &id);
+        let created = !self.endpoints.contains_key(&id);
+        let rec = if let Some(rec) = self.endpoints.get_mut(&id) {
+            rec.config = config;
+            rec.updated_ms = now;
+            rec.clone()
+        } else {
+            // A re-created endpoint continues the numbering of its deleted namesake, so old
+            // dead letters replay without colliding with new events.
+            let next_seq = t.tombstone_take(&id)?.unwrap_or(1);
+            let rec = EndpointRecord {
+                id: id.clone(),
+                config,
+                paused: false,
+                created_ms: now,
+                updated_ms: now,
+                next_seq,
+                pending: 0,
+                next_attempt_log: 0,
+                down: false,
+            };
+            self.endpoints.insert(id, rec.clone());
+            rec
+        };
+        ch.notices.push(Notice::EndpointUpserted(rec.clone()));
+        Ok(Ok((rec, created)))
+    }
+
+    /// Pauses or resumes an endpoint.
+    pub fn set_paused(
+        &mut self,
+        id: String,
+        paused: bool,
+        now: u64,
+        ch: &mut Changes,
+    ) -> Applied<EndpointRecord> {
+        if !self.endpoints.contains_key(&id) {
+            return Ok(Err(StoreError::EndpointNotFound(id)));
+        }
+        self.touch(ch, &id);
+        let Some(rec) = self.endpoints.get_mut(&id) else {
+            return Ok(Err(StoreError::EndpointNotFound(id)));
+        };
+        rec.paused = paused;
+        rec.updated_ms = now;
+        ch.notices.push(Notice::EndpointUpserted(rec.clone()));
+        Ok(Ok(rec.clone()))
+    }
+
+    /// Deletes an endpoint with its events, progress, attempt log and remembered keys, leaving
+    /// a tombstone with its next seq. With a backlog, refused unless `force`; forced, every
+    /// pending event becomes a dead letter first, so every acknowledged event ends somewhere.
+    pub fn delete_endpoint(
+        &mut self,
+        t: &mut impl Tables,
+        id: &str,
+        force: bool,
+        now: u64,
+        ch: &mut Changes,
+    ) -> Applied<()> {
+        let Some(rec) = self.endpoints.get(id) else {
+            return Ok(Err(StoreError::EndpointNotFound(id.to_string())));
+        };
+        if rec.pending > 0 && !force {
+            return Ok(Err(StoreError::EndpointNotEmpty {
+                id: id.to_string(),
+                backlog: rec.pending,
+            }));
+        }
+        let next_seq = rec.next_seq;
+        let mut pending = Vec::new();
+        t.events_each(id, 0, |seq, bytes| {
+            pending.push((seq, bytes.to_vec()));
+            Ok(true)
+        })?;
+        for (seq, bytes) in pending {
+            let progress = t.progress_take(id, seq)?;
+            let meta = match record::decode(&bytes) {
+                Ok(r) => r.meta,
+                Err(e) => {
+                    // A corrupt record must not block the delete: set it aside like delivery does.
+                    self.dead_letter_corrupt(
+                        t,
+                        id,
+                        seq,
+                        &bytes,
+                        progress.as_deref(),
+                        &e.to_string(),
+                        now,
+                    )?;
+                    tracing::error!(endpoint = id, seq, error = %e, "corrupt event record set aside as a dead letter (RECORD_CORRUPT)");
+                    continue;
+                }
+            };
+            // A progress row that does not decode costs the attempt count, not the event.
+            let progress: EventProgress = progress
+                .and_then(|p| decode("progress", &p).ok())
+                .unwrap_or_default();
+            let dl = DeadLetter {
+                event_id: meta.id,
+                endpoint: id.to_string(),
+                seq,
+                reason: ENDPOINT_DELETED.into(),
+                progress,
+                dead_at_ms: now,
+            };
+            t.dead_put(&dl.event_id, encode(&dl).as_slice())?;
+            t.dead_record_put(&dl.event_id, bytes.as_slice())?;
+            metrics::counter!(crate::telemetry::DEAD_LETTERS, crate::telemetry::REASON => "ENDPOINT_DELETED")
+                .increment(1);
+        }
+        t.events_clear(id)?;
+        t.progress_clear(id)?;
+        t.attempts_clear(id)?;
+        t.idempotency_clear(id)?;
+        t.tombstone_put(id, next_seq)?;
+        self.touch(ch, id);
+        self.endpoints.remove(id);
+        ch.notices.push(Notice::EndpointDeleted(id.to_string()));
+        Ok(Ok(()))
+    }
+
+    /// Creates or updates an ingress channel; its endpoint must exist.
+    pub fn put_channel(
+        &mut self,
+        t: &mut impl Tables,
+        id: String,
+        config: ChannelConfig,
+        now: u64,
+    ) -> Applied<(ChannelRecord, bool)> {
+        if !self.endpoints.contains_key(&config.endpoint) {
+            return Ok(Err(StoreError::EndpointNotFound(config.endpoint)));
+        }
+        let existing = match t.channel_get(&id, |v| decode::<ChannelRecord>("channel", v))? {
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => return Ok(Err(e)),
+            None => None,
+        };
+        let created = existing.is_none();
+        let rec = ChannelRecord {
+            id,
+            config,
+            created_ms: existing.map_or(now, |e| e.created_ms),
+            updated_ms: now,
+        };
+        t.channel_put(&rec.id, encode(&rec).as_slice())?;
+        Ok(Ok((rec, created)))
+    }
+
+    /// Deletes an ingress channel.
+    pub fn delete_channel(&mut self, t: &mut impl Tables, id: String) -> Applied<()> {
+        Ok(match t.channel_remove(&id)? {
+            true => Ok(()),
+            false => Err(StoreError::ChannelNotFound(id)),
+        })
+    }
+}

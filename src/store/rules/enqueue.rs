@@ -1,0 +1,100 @@
+//! Accepting events: the next sequence number of the endpoint, the record into `events`, the
+//! `pending` count, the `Idempotency-Key` remembered; a batch is checked whole before anything
+//! of it is written, so it is all or nothing.
+
+use std::sync::Arc;
+
+use super::idempotency::{batch_mismatch, remembered};
+use super::{Applied, Changes, Rules};
+use crate::model::{EventProgress, IdempotentHit};
+use crate::store::tables::Tables;
+use crate::store::{EnqueueOk, EnqueueReq, Notice, QueuedEvent, StoreError, encode};
+
+impl Rules {
+    /// Accepts one event, or answers the original event of a repeated `Idempotency-Key`.
+    pub fn enqueue(
+        &mut self,
+        t: &mut impl Tables,
+        req: EnqueueReq,
+        now: u64,
+        ch: &mut Changes,
+    ) -> Applied<EnqueueOk> {
+        if !self.endpoints.contains_key(&req.endpoint) {
+            return Ok(Err(StoreError::EndpointNotFound(req.endpoint)));
+        }
+        if let Some(hit) = remembered(t, &req, now)? {
+            if !req.fingerprint.is_some_and(|f| hit.matches(&f)) {
+                return Ok(Err(StoreError::IdempotencyMismatch {
+                    event_id: hit.event_id,
+                    index: 0,
+                }));
+            }
+            return Ok(Ok(EnqueueOk {
+                id: hit.event_id,
+                seq: hit.seq,
+                duplicate: true,
+            }));
+        }
+        let ep = req.endpoint.as_str();
+        self.touch(ch, ep);
+        let Some(rec) = self.endpoints.get_mut(ep) else {
+            return Ok(Err(StoreError::EndpointNotFound(req.endpoint)));
+        };
+        let seq = rec.next_seq;
+        rec.next_seq += 1;
+        rec.pending += 1;
+        t.event_put(ep, seq, req.record.as_slice())?;
+        if let Some(key) = &req.idempotency_key {
+            let hit = IdempotentHit {
+                event_id: req.meta.id.clone(),
+                seq,
+                created_ms: now,
+                fingerprint: req.fingerprint,
+            };
+            t.idempotency_put(ep, key, encode(&hit).as_slice())?;
+        }
+        let id = req.meta.id.clone();
+        ch.notices.push(Notice::Enqueued {
+            endpoint: Arc::from(ep),
+            event: QueuedEvent {
+                seq,
+                meta: req.meta,
+                body: req.body,
+                progress: EventProgress::default(),
+            },
+        });
+        Ok(Ok(EnqueueOk {
+            id,
+            seq,
+            duplicate: false,
+        }))
+    }
+
+    /// Accepts every event of `reqs` or none: an unknown endpoint or an `Idempotency-Key`
+    /// mismatch (against the journal or an earlier line) refuses the whole batch before
+    /// anything is written.
+    pub fn enqueue_batch(
+        &mut self,
+        t: &mut impl Tables,
+        reqs: Vec<EnqueueReq>,
+        now: u64,
+        ch: &mut Changes,
+    ) -> Applied<Vec<EnqueueOk>> {
+        if let Some(m) = reqs
+            .iter()
+            .find(|r| !self.endpoints.contains_key(&r.endpoint))
+        {
+            return Ok(Err(StoreError::EndpointNotFound(m.endpoint.clone())));
+        }
+        if let Some(e) = batch_mismatch(t, &reqs, now)? {
+            return Ok(Err(e));
+        }
+        let mut out = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            // Checked above, so a refusal here cannot happen; were it to, the transaction is
+            // aborted rather than half of the batch kept.
+            out.push(self.enqueue(t, req, now, ch)??);
+        }
+        Ok(Ok(out))
+    }
+}

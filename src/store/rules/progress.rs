@@ -1,0 +1,108 @@
+//! Attempt results: delivered (the event leaves), pending (its progress is kept), dead (it
+//! becomes a dead letter); the endpoint's `down` flag; the attempt log with its retention
+//! ([`ATTEMPT_LOG_KEEP`] rows per endpoint, pruned every 128 rows); quarantine of a pending
+//! record that fails its check.
+
+use super::{Changes, Rules};
+use crate::model::DeadLetter;
+use crate::store::tables::Tables;
+use crate::store::{ATTEMPT_LOG_KEEP, ProgressOutcome, ProgressUpdate, StoreError, encode};
+
+/// Attempt-log rows are pruned when the key is a multiple of this.
+pub const ATTEMPT_PRUNE_EVERY: u64 = 128;
+
+/// The attempt-log keys of an endpoint below which rows are removed after writing row `n`,
+/// if this row triggers a prune.
+pub fn attempt_prune_below(n: u64) -> Option<u64> {
+    (n % ATTEMPT_PRUNE_EVERY == 0 && n >= ATTEMPT_LOG_KEEP).then(|| n + 1 - ATTEMPT_LOG_KEEP)
+}
+
+impl Rules {
+    /// Applies an attempt's result. An update for an endpoint deleted meanwhile is dropped;
+    /// one for an event no longer pending only logs the attempt.
+    pub fn progress(
+        &mut self,
+        t: &mut impl Tables,
+        u: ProgressUpdate,
+        now: u64,
+        ch: &mut Changes,
+    ) -> Result<(), StoreError> {
+        let ep: &str = &u.endpoint;
+        if !self.endpoints.contains_key(ep) {
+            return Ok(()); // endpoint deleted meanwhile
+        }
+        self.touch(ch, ep);
+        match &u.outcome {
+            ProgressOutcome::Delivered => {
+                let existed = t.event_remove(ep, u.seq)?;
+                t.progress_remove(ep, u.seq)?;
+                if existed && let Some(rec) = self.endpoints.get_mut(ep) {
+                    rec.pending = rec.pending.saturating_sub(1);
+                }
+            }
+            ProgressOutcome::Pending => {
+                if t.event_get(ep, u.seq, |_| ())?.is_some() {
+                    t.progress_put(ep, u.seq, encode(&u.progress).as_slice())?;
+                }
+            }
+            ProgressOutcome::Dead { reason } => {
+                let bytes = t.event_take(ep, u.seq)?;
+                t.progress_remove(ep, u.seq)?;
+                if let Some(bytes) = bytes {
+                    let dl = DeadLetter {
+                        event_id: u.attempt.event_id.clone(),
+                        endpoint: ep.to_string(),
+                        seq: u.seq,
+                        reason: reason.clone(),
+                        progress: u.progress.clone(),
+                        dead_at_ms: now,
+                    };
+                    t.dead_put(&dl.event_id, encode(&dl).as_slice())?;
+                    t.dead_record_put(&dl.event_id, bytes.as_slice())?;
+                    if let Some(rec) = self.endpoints.get_mut(ep) {
+                        rec.pending = rec.pending.saturating_sub(1);
+                    }
+                }
+            }
+        }
+        if let Some(rec) = self.endpoints.get_mut(ep) {
+            if let Some(down) = u.down {
+                rec.down = down;
+            }
+            let n = rec.next_attempt_log;
+            rec.next_attempt_log += 1;
+            t.attempt_put(ep, n, encode(&u.attempt).as_slice())?;
+            if let Some(below) = attempt_prune_below(n) {
+                t.attempts_remove_below(ep, below)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets aside a pending event whose stored record fails its check: it becomes a dead letter
+    /// with reason `RECORD_CORRUPT` (see [`Rules::dead_letter_corrupt`]), so its endpoint can
+    /// go on. Nothing happens when the endpoint or the event is gone meanwhile.
+    pub fn quarantine(
+        &mut self,
+        t: &mut impl Tables,
+        ep: &str,
+        seq: u64,
+        why: &str,
+        now: u64,
+        ch: &mut Changes,
+    ) -> Result<(), StoreError> {
+        if !self.endpoints.contains_key(ep) {
+            return Ok(()); // deleted meanwhile (its backlog was dead-lettered then)
+        }
+        let Some(bytes) = t.event_take(ep, seq)? else {
+            return Ok(());
+        };
+        let progress = t.progress_take(ep, seq)?;
+        self.dead_letter_corrupt(t, ep, seq, &bytes, progress.as_deref(), why, now)?;
+        self.touch(ch, ep);
+        if let Some(rec) = self.endpoints.get_mut(ep) {
+            rec.pending = rec.pending.saturating_sub(1);
+        }
+        Ok(())
+    }
+}

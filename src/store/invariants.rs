@@ -160,3 +160,55 @@ pub fn check(t: &impl ReadTables) -> Result<Vec<String>, StoreError> {
     })?;
     Ok(bad)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::encode;
+    use crate::store::memory::MemTables;
+    use crate::store::tables::Tables;
+
+    #[test]
+    fn broken_tables_are_named() {
+        let mut t = MemTables::default();
+        assert_eq!(check(&t).unwrap(), Vec::<String>::new());
+        let rec = EndpointRecord {
+            id: "a".into(),
+            config: crate::model::EndpointConfig {
+                url: "https://r.test/".into(),
+                secret: None,
+                password: None,
+                timeout_ms: 1,
+                retry_schedule_ms: vec![],
+                max_in_flight: 1,
+            },
+            paused: false,
+            created_ms: 0,
+            updated_ms: 0,
+            next_seq: 2,
+            pending: 1,
+            next_attempt_log: 0,
+            down: false,
+        };
+        t.endpoint_put("a", &encode(&rec)).unwrap();
+        t.event_put("a", 1, b"r").unwrap();
+        t.event_put("a", 7, b"r").unwrap();
+        t.progress_put("b", 9, b"").unwrap();
+        t.tombstone_put("a", 3).unwrap();
+        t.dead_record_put("evt_x", b"r").unwrap();
+        t.commit();
+        let bad = check(&t).unwrap();
+        for want in [
+            "counts 1 pending but has 2",
+            "event a/7 is not below next_seq",
+            "progress b/9 has no event row",
+            "exists and has a tombstone",
+            "dead record evt_x has no dead letter",
+        ] {
+            assert!(
+                bad.iter().any(|b| b.contains(want)),
+                "{want:?} not in {bad:#?}"
+            );
+        }
+    }
+}

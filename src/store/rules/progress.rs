@@ -14,7 +14,8 @@ pub const ATTEMPT_PRUNE_EVERY: u64 = 128;
 /// The attempt-log keys of an endpoint below which rows are removed after writing row `n`,
 /// if this row triggers a prune.
 pub fn attempt_prune_below(n: u64) -> Option<u64> {
-    (n % ATTEMPT_PRUNE_EVERY == 0 && n >= ATTEMPT_LOG_KEEP).then(|| n + 1 - ATTEMPT_LOG_KEEP)
+    (n.is_multiple_of(ATTEMPT_PRUNE_EVERY) && n >= ATTEMPT_LOG_KEEP)
+        .then(|| n + 1 - ATTEMPT_LOG_KEEP)
 }
 
 impl Rules {

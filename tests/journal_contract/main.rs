@@ -1,0 +1,282 @@
+//! The journal contract: one suite of cases ([`cases`]), run against every backend of
+//! `store::Journal` (a new backend adds one `contract!` line at the bottom). Each case drives
+//! the trait only, with an injected clock, and ends with the backend's invariant check over its
+//! tables.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+
+use bytes::Bytes;
+use courier::core::ids::IdGen;
+use courier::core::record::EventMeta;
+use courier::model::{AttemptRecord, EndpointConfig, EventProgress};
+use courier::store::memory::MemoryJournal;
+use courier::store::redb::{DB_FILE, DEFAULT_CACHE_BYTES, RedbJournal};
+use courier::store::{
+    Clock, EnqueueReq, Journal, Notice, NoticeSink, ProgressOutcome, ProgressUpdate, StoreError,
+};
+
+mod cases;
+
+/// A backend under test, as opened by its `Open` function.
+struct Opened {
+    journal: Arc<dyn Journal>,
+    /// The backend's invariant check over its tables.
+    check: Box<dyn Fn() -> Result<Vec<String>, StoreError> + Send>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+type Open = fn(Clock, NoticeSink) -> Opened;
+
+fn open_memory(clock: Clock, notify: NoticeSink) -> Opened {
+    let j = Arc::new(MemoryJournal::with_clock(notify, clock));
+    let c = j.clone();
+    Opened {
+        journal: j,
+        check: Box::new(move || c.check_invariants()),
+        _dir: None,
+    }
+}
+
+fn open_redb(clock: Clock, notify: NoticeSink) -> Opened {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Arc::new(
+        RedbJournal::open_with_clock(
+            &dir.path().join(DB_FILE),
+            DEFAULT_CACHE_BYTES,
+            notify,
+            clock,
+        )
+        .unwrap(),
+    );
+    let c = j.clone();
+    Opened {
+        journal: j,
+        check: Box::new(move || c.db().check_invariants()),
+        _dir: Some(dir),
+    }
+}
+
+/// One case's harness: the journal, its notices, and its clock.
+struct H {
+    j: Arc<dyn Journal>,
+    check: Box<dyn Fn() -> Result<Vec<String>, StoreError> + Send>,
+    notices: mpsc::Receiver<Notice>,
+    now: Arc<AtomicU64>,
+    ids: IdGen,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl H {
+    fn open(open: Open) -> H {
+        let now = Arc::new(AtomicU64::new(1_700_000_000_000));
+        let n = now.clone();
+        let clock: Clock = Arc::new(move || n.load(Ordering::SeqCst));
+        let (tx, rx) = mpsc::channel();
+        let sink: NoticeSink = Box::new(move |n| {
+            let _ = tx.send(n);
+        });
+        let o = open(clock, sink);
+        H {
+            j: o.journal,
+            check: o.check,
+            notices: rx,
+            now,
+            ids: IdGen::new(),
+            _dir: o._dir,
+        }
+    }
+
+    fn advance(&self, ms: u64) {
+        self.now.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// The notices sent since the last call, in order.
+    fn notices(&self) -> Vec<Notice> {
+        self.notices.try_iter().collect()
+    }
+
+    fn ev(&self, ep: &str, body: &str, key: Option<&str>) -> EnqueueReq {
+        let now = self.now.load(Ordering::SeqCst);
+        let meta = EventMeta {
+            id: self.ids.next(now),
+            enqueued_at_ms: now,
+            content_type: "application/json".into(),
+            event_type: Some("t".into()),
+        };
+        EnqueueReq::new(
+            ep.into(),
+            meta,
+            Bytes::from(body.to_string()),
+            key.map(Into::into),
+        )
+        .unwrap()
+    }
+
+    async fn put(&self, id: &str) {
+        self.j.put_endpoint(id.into(), config()).await.unwrap();
+    }
+
+    async fn send(&self, ep: &str, body: &str) -> (String, u64) {
+        let ok = self.j.enqueue(self.ev(ep, body, None)).await.unwrap();
+        (ok.id, ok.seq)
+    }
+
+    async fn seqs(&self, ep: &str) -> Vec<u64> {
+        let l = self.j.load_events(ep, 0, usize::MAX).await.unwrap();
+        l.events.iter().map(|e| e.seq).collect()
+    }
+
+    async fn pending(&self, ep: &str) -> u64 {
+        self.j.endpoint(ep).await.unwrap().unwrap().pending
+    }
+
+    /// Sends an attempt result and waits until the journal applied it.
+    async fn progress(&self, u: ProgressUpdate) {
+        self.j.record_progress(u);
+        self.j.sync().await.unwrap();
+    }
+
+    /// The end of every case: the invariants hold, and the journal closes.
+    async fn done(self) {
+        let _ = self.j.sync().await;
+        let bad = (self.check)().unwrap();
+        assert!(bad.is_empty(), "invariants broken: {bad:#?}");
+        let _ = self.j.close().await;
+    }
+}
+
+fn config() -> EndpointConfig {
+    EndpointConfig {
+        url: "https://receiver.test/hook".into(),
+        secret: None,
+        password: None,
+        timeout_ms: 5000,
+        retry_schedule_ms: vec![1000, 2000],
+        max_in_flight: 1,
+    }
+}
+
+fn update(
+    ep: &str,
+    event_id: &str,
+    seq: u64,
+    attempt: u32,
+    outcome: ProgressOutcome,
+) -> ProgressUpdate {
+    ProgressUpdate {
+        endpoint: Arc::from(ep),
+        seq,
+        attempt: AttemptRecord {
+            event_id: event_id.into(),
+            seq,
+            attempt,
+            started_ms: 0,
+            status: Some(503),
+            latency_ms: 3,
+            error: Some("HTTP_5XX".into()),
+            message: None,
+        },
+        progress: EventProgress {
+            attempts: attempt,
+            failures: attempt,
+            ..EventProgress::default()
+        },
+        outcome,
+        down: None,
+    }
+}
+
+fn dead(reason: &str) -> ProgressOutcome {
+    ProgressOutcome::Dead {
+        reason: reason.into(),
+    }
+}
+
+/// What kind of notice, and of which endpoint and seq.
+fn kinds(ns: &[Notice]) -> Vec<String> {
+    ns.iter()
+        .map(|n| match n {
+            Notice::Enqueued { endpoint, event } => format!("enqueued {endpoint}/{}", event.seq),
+            Notice::EndpointUpserted(r) => format!("upserted {}", r.id),
+            Notice::EndpointDeleted(id) => format!("deleted {id}"),
+            Notice::Replayed { endpoint, event } => format!("replayed {endpoint}/{}", event.seq),
+        })
+        .collect()
+}
+
+/// One `#[tokio::test]` per case, for one backend.
+macro_rules! contract {
+    ($backend:ident, $open:expr) => {
+        contract!(@cases $backend, $open, [
+            enqueue_and_load_in_order,
+            enqueue_to_an_unknown_endpoint_is_refused,
+            a_batch_is_all_or_nothing,
+            idempotency_duplicates_and_mismatches,
+            the_idempotency_window_expires,
+            sequence_numbers_continue_after_delete_and_recreate,
+            forced_delete_dead_letters_the_backlog_in_order,
+            delete_with_a_backlog_is_refused_without_force,
+            progress_delivered_pending_dead_and_down,
+            replay_returns_to_the_original_place,
+            purge_removes_a_dead_letter,
+            dead_letters_filter_and_order,
+            attempts_newest_first_and_retention,
+            channels_need_their_endpoint,
+            endpoints_put_pause_and_list,
+            quarantine_sets_a_record_aside,
+            notices_come_in_commit_order,
+            sync_and_close
+        ]);
+    };
+    (@cases $backend:ident, $open:expr, [$($case:ident),* $(,)?]) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::cases::$case($open).await
+                }
+            )*
+        }
+    };
+}
+
+contract!(memory, super::open_memory);
+contract!(redb, super::open_redb);
+
+/// redb only: what was committed is there after a reopen, and the numbering goes on.
+#[tokio::test]
+async fn redb_state_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let ids = IdGen::new();
+    let ev = |body: &str| {
+        let meta = EventMeta {
+            id: ids.next(1),
+            enqueued_at_ms: 1,
+            content_type: "text/plain".into(),
+            event_type: None,
+        };
+        EnqueueReq::new("a".into(), meta, Bytes::from(body.to_string()), None).unwrap()
+    };
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    j.put_endpoint("a".into(), config()).await.unwrap();
+    let (e1, _) = {
+        let ok = j.enqueue(ev("1")).await.unwrap();
+        (ok.id, ok.seq)
+    };
+    j.enqueue(ev("2")).await.unwrap();
+    j.record_progress(update("a", &e1, 1, 1, dead("MAX_RETRIES_EXCEEDED")));
+    j.set_paused("a".into(), true).await.unwrap();
+    j.close().await.unwrap();
+    drop(j);
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let rec = j.endpoint("a").await.unwrap().unwrap();
+    assert_eq!((rec.next_seq, rec.pending, rec.paused), (3, 1, true));
+    assert_eq!(j.dead_letters(None).await.unwrap().len(), 1);
+    assert_eq!(j.enqueue(ev("3")).await.unwrap().seq, 3);
+    assert_eq!(j.replay(e1).await.unwrap().1, 1);
+    let bad = j.db().check_invariants().unwrap();
+    assert!(bad.is_empty(), "{bad:#?}");
+    j.close().await.unwrap();
+}

@@ -1,7 +1,9 @@
 //! Pure policy: no clock, socket, file or store inside. Everything here takes `now`, attempt
 //! numbers and bytes as arguments and returns values, so it is unit-tested without waiting.
 
+pub mod channel;
 pub mod duration;
+pub mod endpoint;
 pub mod ids;
 pub mod ratelimit;
 pub mod record;

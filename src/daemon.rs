@@ -14,7 +14,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -27,8 +26,9 @@ use tokio::task::JoinSet;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::core::ids::IdGen;
 use crate::delivery::HttpTransport;
+use crate::ingress::{Channels, IngressState};
+use crate::intake::Intake;
 use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::store::Journal;
 use crate::store::redb::{self as redb_store, RedbJournal};
@@ -109,22 +109,33 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     );
     let sched_task = tokio::spawn(scheduler.run(sched_rx));
 
+    // One intake and one channel table, shared by the admin API and the ingress; each listener
+    // gets only its own state.
+    let intake = Arc::new(Intake::new(journal.clone()));
+    let channels = Arc::new(Channels::load(channels));
     let state = Arc::new(AppState {
         journal: journal.clone(),
+        intake: intake.clone(),
         sched: sched_handle.clone(),
-        ids: IdGen::new(),
         max_body_bytes: cfg.max_body_bytes,
         allow_http: cfg.allow_http,
-        stopping: AtomicBool::new(false),
         metrics,
-        channels: crate::ingress::Channels::load(channels),
+        channels: channels.clone(),
     });
+    let ingress = Arc::new(IngressState {
+        intake: intake.clone(),
+        channels,
+        max_body_bytes: cfg.max_body_bytes,
+    });
+    let served = |role| match role {
+        Role::Admin => Served::Admin(state.clone()),
+        Role::Ingress => Served::Ingress(ingress.clone()),
+    };
 
     let mut listeners = JoinSet::new();
     listeners.spawn(accept_loop(
         Listener::Unix(unix),
-        Role::Admin,
-        state.clone(),
+        served(Role::Admin),
         stop.clone(),
     ));
     tracing::info!(socket = %cfg.socket.display(), "API listening on the Unix socket");
@@ -133,18 +144,13 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
             Ok(local) => tracing::info!(addr = %local, "{what}"),
             Err(e) => tracing::info!(error = %e, "{what}"),
         }
-        listeners.spawn(accept_loop(
-            Listener::Tcp(tcp),
-            role,
-            state.clone(),
-            stop.clone(),
-        ));
+        listeners.spawn(accept_loop(Listener::Tcp(tcp), served(role), stop.clone()));
     }
     tracing::info!(data_dir = %cfg.data_dir.display(), backlog, "courier started");
 
     until_stopped(&mut stop).await;
     tracing::info!("shutting down: intake stopped");
-    state.stopping.store(true, Ordering::SeqCst);
+    intake.stop();
     // The Unix listener removes its socket file as it stops accepting (`OwnSocket`).
     while listeners.join_next().await.is_some() {}
 
@@ -153,6 +159,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     // The final durable commit; the journal takes no writes after it.
     let synced = journal.close().await;
     drop(state);
+    drop(ingress);
     drop(sched_handle);
     match synced {
         Ok(()) => {
@@ -373,7 +380,14 @@ enum Role {
     Ingress,
 }
 
-async fn accept_loop(l: Listener, role: Role, state: Arc<AppState>, stop: watch::Receiver<bool>) {
+/// What a listener serves: the admin API with its state, or the ingress with its own.
+#[derive(Clone)]
+enum Served {
+    Admin(Arc<AppState>),
+    Ingress(Arc<IngressState>),
+}
+
+async fn accept_loop(l: Listener, served: Served, stop: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
     let mut stopped = stop.clone();
     loop {
@@ -382,10 +396,10 @@ async fn accept_loop(l: Listener, role: Role, state: Arc<AppState>, stop: watch:
             r = accept(&l) => match r {
                 Ok(Accepted::Tcp(s)) => {
                     let _ = s.set_nodelay(true);
-                    conns.spawn(serve_conn(s, role, state.clone(), stop.clone()));
+                    conns.spawn(serve_conn(s, served.clone(), stop.clone()));
                 }
                 Ok(Accepted::Unix(s)) => {
-                    conns.spawn(serve_conn(s, role, state.clone(), stop.clone()));
+                    conns.spawn(serve_conn(s, served.clone(), stop.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -419,16 +433,16 @@ async fn accept(l: &Listener) -> std::io::Result<Accepted> {
     }
 }
 
-async fn serve_conn<S>(stream: S, role: Role, state: Arc<AppState>, mut stop: watch::Receiver<bool>)
+async fn serve_conn<S>(stream: S, served: Served, mut stop: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = service_fn(move |req| {
-        let state = state.clone();
+        let served = served.clone();
         async move {
-            match role {
-                Role::Admin => api::handle(state, req).await,
-                Role::Ingress => crate::ingress::handle(state, req).await,
+            match served {
+                Served::Admin(state) => api::handle(state, req).await,
+                Served::Ingress(state) => crate::ingress::handle(state, req).await,
             }
         }
     });

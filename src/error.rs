@@ -89,6 +89,31 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+impl From<crate::core::endpoint::SpecError> for ApiError {
+    /// Refused endpoint or channel settings: 400 for a body that is not the expected JSON, 422
+    /// for a value out of its rules, 404 for a channel naming an impossible endpoint id.
+    fn from(e: crate::core::endpoint::SpecError) -> Self {
+        use crate::core::endpoint::SpecError as E;
+        match e {
+            E::Malformed { message, hint } => {
+                ApiError::bad_request("INVALID_JSON", message).hint(hint)
+            }
+            E::Invalid {
+                code,
+                message,
+                hint,
+            } => {
+                let e = ApiError::unprocessable(code, message);
+                match hint {
+                    Some(h) => e.hint(h),
+                    None => e,
+                }
+            }
+            E::UnknownEndpoint(id) => ApiError::endpoint_not_found(&id),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         use crate::store::StoreError as E;

@@ -20,6 +20,7 @@ pub mod deadline;
 pub mod delivery;
 pub mod error;
 pub mod ingress;
+pub mod intake;
 pub mod model;
 pub mod scheduler;
 pub mod store;

@@ -1,4 +1,4 @@
-//! `courier::api::parse_batch` on arbitrary NDJSON batches (`POST /v1/events/batch`), with a
+//! `courier::api::batch::parse_batch` on arbitrary NDJSON batches (`POST /v1/events/batch`), with a
 //! 1024-byte body limit.
 //!
 //! Properties: never panics; when Ok: at least one and at most `BATCH_MAX_EVENTS` requests, one
@@ -9,7 +9,8 @@
 
 use std::collections::HashSet;
 
-use courier::api::{BATCH_MAX_EVENTS, parse_batch, valid_endpoint_id};
+use courier::api::batch::{BATCH_MAX_EVENTS, parse_batch};
+use courier::core::endpoint::valid_endpoint_id;
 use courier::core::ids::{IdGen, looks_like_event_id};
 use courier::core::record::decode;
 use libfuzzer_sys::fuzz_target;

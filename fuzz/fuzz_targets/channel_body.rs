@@ -1,4 +1,4 @@
-//! `courier::ingress::channel_config` on arbitrary `PUT /v1/channels/{id}` bodies.
+//! `courier::core::channel::channel_config` on arbitrary `PUT /v1/channels/{id}` bodies.
 //!
 //! Properties: never panics; an accepted config has a valid endpoint id, a secret of 1-1024
 //! bytes if any, and a rate and burst within 1..=RATE_MAX; an error never quotes a `secret`
@@ -6,8 +6,9 @@
 //! the input: an unknown field name containing it is echoed, and that is not a leak).
 #![no_main]
 
-use courier::api::valid_endpoint_id;
-use courier::ingress::{RATE_MAX, channel_config};
+use courier::core::channel::{RATE_MAX, channel_config};
+use courier::core::endpoint::{SECRET_MAX, valid_endpoint_id};
+use courier::error::ApiError;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -16,12 +17,13 @@ fuzz_target!(|data: &[u8]| {
         Ok(c) => {
             assert!(valid_endpoint_id(&c.endpoint));
             if let Some(s) = &c.secret {
-                assert!((1..=1024).contains(&s.len()));
+                assert!((1..=SECRET_MAX).contains(&s.len()));
             }
             assert!((1..=RATE_MAX).contains(&c.rate_limit));
             assert!((1..=RATE_MAX).contains(&c.burst));
         }
         Err(e) => {
+            let e = ApiError::from(e);
             if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(data)
                 && let Some(Value::String(secret)) = o.get("secret")
                 && secret.len() >= 8

@@ -1,4 +1,4 @@
-//! `courier::api::endpoint_config` on arbitrary `PUT /v1/endpoints/{id}` bodies, with
+//! `courier::core::endpoint::endpoint_config` on arbitrary `PUT /v1/endpoints/{id}` bodies, with
 //! `allow_http` both off and on for every input.
 //!
 //! Properties:
@@ -8,7 +8,7 @@
 //!   port that does not parse is silently replaced by 443/80 when delivering); an input accepted
 //!   without `allow_http` is accepted identically with it; the other fields are within the
 //!   documented bounds;
-//! - when Err: neither the message nor the hint contains the value of a top-level `"secret"` or
+//! - when Err: neither the message nor the hint (of the API's answer, `ApiError::from`) contains the value of a top-level `"secret"` or
 //!   `"password"` string of 8 bytes or more. A hit must be confirmed by a canary before it
 //!   counts: the same JSON object, with that value replaced by a same-length string found
 //!   nowhere else, must produce an error that contains the canary. (Without the canary, a secret
@@ -21,7 +21,9 @@
 //!   replaced by a neutral string of the same JSON length.
 #![no_main]
 
-use courier::api::{MAX_IN_FLIGHT_MAX, SECRET_MAX, TIMEOUT_MAX, endpoint_config};
+use courier::core::endpoint::{
+    MAX_IN_FLIGHT_MAX, RETRY_DELAY_MAX, RETRY_ENTRIES_MAX, SECRET_MAX, TIMEOUT_MAX, endpoint_config,
+};
 use courier::error::ApiError;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
@@ -49,8 +51,12 @@ fuzz_target!(|data: &[u8]| {
             assert!((1..=SECRET_MAX).contains(&v.len()));
         }
         assert!((1..=TIMEOUT_MAX.as_millis() as u64).contains(&c.timeout_ms));
-        assert!(c.retry_schedule_ms.len() <= 32);
-        assert!(c.retry_schedule_ms.iter().all(|ms| *ms <= 24 * 3600 * 1000));
+        assert!(c.retry_schedule_ms.len() <= RETRY_ENTRIES_MAX);
+        assert!(
+            c.retry_schedule_ms
+                .iter()
+                .all(|ms| *ms <= RETRY_DELAY_MAX.as_millis() as u64)
+        );
         assert!((1..=MAX_IN_FLIGHT_MAX).contains(&c.max_in_flight));
     }
 
@@ -87,7 +93,9 @@ fn text(e: &ApiError) -> String {
 }
 
 fn run(obj: &Map<String, Value>, allow_http: bool) -> Option<ApiError> {
-    endpoint_config(&serde_json::to_vec(obj).unwrap(), None, allow_http).err()
+    endpoint_config(&serde_json::to_vec(obj).unwrap(), None, allow_http)
+        .err()
+        .map(ApiError::from)
 }
 
 /// Checks on the normalised object (re-serialised, so both runs compare like with like).

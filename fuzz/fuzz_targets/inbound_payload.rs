@@ -1,11 +1,11 @@
-//! `courier::ingress::validate_payload` on arbitrary incoming webhook bodies (from the internet).
+//! `courier::ingress::payload::validate_payload` on arbitrary incoming webhook bodies (from the internet).
 //!
 //! Properties: never panics; an accepted body is a JSON object whose `sender_id` is a string of
 //! 1-256 bytes and whose `text` is a string; every attachment has type image/file/audio and an
 //! http(s) URL.
 #![no_main]
 
-use courier::ingress::validate_payload;
+use courier::ingress::payload::validate_payload;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

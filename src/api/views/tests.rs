@@ -1,0 +1,261 @@
+//! The typed views serialize exactly the JSON the server answered before they existed: each
+//! is compared, field by field, with the `json!` view it replaced.
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::core::record::{EventMeta, Record};
+use crate::model::{ChannelConfig, EndpointConfig, EventProgress};
+
+fn to_value<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap()
+}
+
+fn old_error_json(e: &Option<ErrorInfo>) -> Value {
+    match e {
+        None => Value::Null,
+        Some(e) => json!({
+            "code": e.code, "message": e.message, "status": e.status, "at": rfc3339(e.at_ms),
+        }),
+    }
+}
+
+fn old_endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> Value {
+    let c = &rec.config;
+    let state = match rt {
+        Some(v) => v.state,
+        None if rec.paused => "paused",
+        None => "active",
+    };
+    json!({
+        "id": rec.id,
+        "url": c.url,
+        "secret_set": c.secret.is_some(),
+        "password_set": c.password.is_some(),
+        "timeout": duration::format(Duration::from_millis(c.timeout_ms)),
+        "retry_schedule": c.retry_schedule_ms.iter()
+            .map(|ms| duration::format(Duration::from_millis(*ms))).collect::<Vec<_>>(),
+        "max_in_flight": c.max_in_flight,
+        "state": state,
+        "backlog": rt.map(|v| v.backlog).unwrap_or(rec.pending),
+        "in_flight": rt.map(|v| v.in_flight).unwrap_or(0),
+        "last_error": old_error_json(&rt.and_then(|v| v.last_error.clone())),
+        "created_at": rfc3339(rec.created_ms),
+        "updated_at": rfc3339(rec.updated_ms),
+    })
+}
+
+fn old_attempt_json(a: &AttemptRecord) -> Value {
+    json!({
+        "event_id": a.event_id, "seq": a.seq, "attempt": a.attempt,
+        "started_at": rfc3339(a.started_ms), "status": a.status, "latency_ms": a.latency_ms,
+        "error": a.error, "message": a.message,
+    })
+}
+
+fn old_dead_json(d: &DeadLetter) -> Value {
+    json!({
+        "id": d.event_id, "endpoint": d.endpoint, "seq": d.seq, "reason": d.reason,
+        "attempts": d.progress.attempts, "last_error": old_error_json(&d.progress.last_error),
+        "dead_at": rfc3339(d.dead_at_ms),
+    })
+}
+
+fn old_dead_detail(dl: &DeadLetter, rec: &StoredRecord) -> Value {
+    let mut v = old_dead_json(dl);
+    match rec {
+        StoredRecord::Intact(rec) => {
+            v["content_type"] = json!(rec.meta.content_type);
+            v["event_type"] = json!(rec.meta.event_type);
+            v["enqueued_at"] = json!(rfc3339(rec.meta.enqueued_at_ms));
+            match std::str::from_utf8(&rec.body) {
+                Ok(s) => v["payload"] = json!(s),
+                Err(_) => {
+                    v["payload"] = Value::Null;
+                    v["payload_base64"] = json!(crate::api::http::to_base64(&rec.body));
+                }
+            }
+        }
+        StoredRecord::Corrupt { raw, why } => {
+            v["content_type"] = Value::Null;
+            v["event_type"] = Value::Null;
+            v["enqueued_at"] = Value::Null;
+            v["payload"] = Value::Null;
+            v["payload_base64"] = json!(crate::api::http::to_base64(raw));
+            v["record_error"] = json!(why);
+        }
+    }
+    v["history"] = Value::Array(dl.progress.history.iter().map(old_attempt_json).collect());
+    v
+}
+
+fn old_channel_view(r: &ChannelRecord) -> Value {
+    json!({
+        "id": r.id,
+        "endpoint": r.config.endpoint,
+        "secret_set": r.config.secret.is_some(),
+        "rate_limit": r.config.rate_limit,
+        "burst": r.config.burst,
+        "webhook_path": format!("/webhook/{}", r.id),
+        "created_at": rfc3339(r.created_ms),
+        "updated_at": rfc3339(r.updated_ms),
+    })
+}
+
+fn error_info() -> ErrorInfo {
+    ErrorInfo {
+        code: "HTTP_5XX".into(),
+        message: "503 from the endpoint".into(),
+        status: Some(503),
+        at_ms: 1_795_240_146_123,
+    }
+}
+
+fn attempt(n: u32, status: Option<u16>) -> AttemptRecord {
+    AttemptRecord {
+        event_id: "evt_01KAXYZ0000000000000000000".into(),
+        seq: 3,
+        attempt: n,
+        started_ms: 1_795_240_146_000 + u64::from(n),
+        status,
+        latency_ms: 12,
+        error: status.is_none().then(|| "ECONNREFUSED".to_string()),
+        message: status.is_none().then(|| "connection refused".to_string()),
+    }
+}
+
+#[test]
+fn endpoint_views_are_unchanged() {
+    let mut rec = EndpointRecord {
+        id: "acme".into(),
+        config: EndpointConfig {
+            url: "https://h/x".into(),
+            secret: Some("s".into()),
+            password: None,
+            timeout_ms: 2_500,
+            retry_schedule_ms: vec![100, 5_000, 120_000, 7_200_000],
+            max_in_flight: 3,
+        },
+        paused: false,
+        created_ms: 1_795_240_146_123,
+        updated_ms: 1_795_240_147_000,
+        next_seq: 9,
+        pending: 4,
+        next_attempt_log: 0,
+        down: false,
+    };
+    let rt = RuntimeView {
+        id: "acme".into(),
+        state: "down",
+        backlog: 7,
+        in_flight: 2,
+        last_error: Some(error_info()),
+    };
+    let quiet = RuntimeView {
+        last_error: None,
+        state: "active",
+        ..rt.clone()
+    };
+    for paused in [false, true] {
+        rec.paused = paused;
+        for rt in [None, Some(&rt), Some(&quiet)] {
+            assert_eq!(
+                to_value(&endpoint_view(&rec, rt)),
+                old_endpoint_view(&rec, rt)
+            );
+        }
+    }
+}
+
+#[test]
+fn attempt_and_dead_letter_views_are_unchanged() {
+    for a in [attempt(1, Some(200)), attempt(2, None)] {
+        assert_eq!(to_value(&attempt_view(&a)), old_attempt_json(&a));
+    }
+    let mut dl = DeadLetter {
+        event_id: "evt_01KAXYZ0000000000000000000".into(),
+        endpoint: "acme".into(),
+        seq: 3,
+        reason: "MAX_RETRIES_EXCEEDED".into(),
+        progress: EventProgress {
+            attempts: 2,
+            failures: 2,
+            last_error: Some(error_info()),
+            history: vec![attempt(1, Some(500)), attempt(2, None)],
+        },
+        dead_at_ms: 1_795_240_149_000,
+    };
+    let meta = |event_type: Option<&str>| EventMeta {
+        id: dl.event_id.clone(),
+        enqueued_at_ms: 1_795_240_140_000,
+        content_type: "application/json".into(),
+        event_type: event_type.map(str::to_string),
+    };
+    let records = [
+        StoredRecord::Intact(Record {
+            meta: meta(Some("t")),
+            body: bytes::Bytes::from_static(b"{\"x\":1}"),
+        }),
+        StoredRecord::Intact(Record {
+            meta: meta(None),
+            body: bytes::Bytes::from_static(&[0, 255, 254]),
+        }),
+        StoredRecord::Corrupt {
+            raw: vec![1, 2, 3, 4],
+            why: "checksum mismatch".into(),
+        },
+    ];
+    for last_error in [Some(error_info()), None] {
+        dl.progress.last_error = last_error;
+        assert_eq!(to_value(&dead_letter_view(&dl)), old_dead_json(&dl));
+        for rec in &records {
+            assert_eq!(
+                to_value(&dead_letter_detail(&dl, rec)),
+                old_dead_detail(&dl, rec)
+            );
+        }
+    }
+}
+
+#[test]
+fn channel_views_are_unchanged() {
+    let mut r = ChannelRecord {
+        id: "happ".into(),
+        config: ChannelConfig {
+            endpoint: "acme".into(),
+            secret: Some("k".into()),
+            rate_limit: 10,
+            burst: 30,
+        },
+        created_ms: 1_795_240_146_123,
+        updated_ms: 1_795_240_146_124,
+    };
+    assert_eq!(to_value(&channel_view(&r)), old_channel_view(&r));
+    r.config.secret = None;
+    assert_eq!(to_value(&channel_view(&r)), old_channel_view(&r));
+}
+
+#[test]
+fn accepted_answers_are_unchanged() {
+    let ok = |duplicate| EnqueueOk {
+        id: "evt_x".into(),
+        seq: 5,
+        duplicate,
+    };
+    let hint = crate::intake::DUPLICATE_HINT;
+    // The single event.
+    assert_eq!(
+        to_value(&accepted(ok(false), "acme".into(), Some(hint))),
+        json!({"id": "evt_x", "seq": 5, "endpoint": "acme"})
+    );
+    assert_eq!(
+        to_value(&accepted(ok(true), "acme".into(), Some(hint))),
+        json!({"id": "evt_x", "seq": 5, "endpoint": "acme", "duplicate": true,
+               "hint": "this Idempotency-Key was used before; this is the original event"})
+    );
+    // A batch item.
+    assert_eq!(
+        to_value(&accepted(ok(true), "acme".into(), None)),
+        json!({"id": "evt_x", "seq": 5, "endpoint": "acme", "duplicate": true})
+    );
+}

@@ -19,8 +19,7 @@ fn attempt(
     started_at: &str,
     status: Option<u16>,
     latency_ms: u32,
-    error: Option<&str>,
-    message: Option<&str>,
+    failure: Option<(&str, &str)>,
 ) -> AttemptView {
     AttemptView {
         event_id: event_id.into(),
@@ -29,8 +28,8 @@ fn attempt(
         started_at: started_at.into(),
         status,
         latency_ms,
-        error: error.map(Into::into),
-        message: message.map(Into::into),
+        error: failure.map(|f| f.0.into()),
+        message: failure.map(|f| f.1.into()),
     }
 }
 
@@ -137,7 +136,7 @@ fn dead_letter_table() {
 #[test]
 fn attempt_table() {
     let items = vec![
-        attempt("evt_2", 2, 1, "T2", Some(200), 12, None, None),
+        attempt("evt_2", 2, 1, "T2", Some(200), 12, None),
         attempt(
             "evt_1",
             1,
@@ -145,8 +144,7 @@ fn attempt_table() {
             "T1",
             None,
             5000,
-            Some("TIMEOUT"),
-            Some("timed out after 5s"),
+            Some(("TIMEOUT", "timed out after 5s")),
         ),
     ];
     assert_eq!(
@@ -230,8 +228,7 @@ fn dead_letter_view() {
             "T1",
             Some(503),
             7,
-            Some("HTTP_5XX"),
-            Some("HTTP 503"),
+            Some(("HTTP_5XX", "HTTP 503")),
         ),
         attempt(
             "evt_1",
@@ -240,8 +237,7 @@ fn dead_letter_view() {
             "T2",
             Some(503),
             8,
-            Some("HTTP_5XX"),
-            Some("HTTP 503"),
+            Some(("HTTP_5XX", "HTTP 503")),
         ),
     ];
     assert_eq!(

@@ -1,8 +1,5 @@
-#![allow(dead_code)]
-//! Fault-injecting webhook receiver for Courier's tests and for `examples/receiver.rs`.
-//!
-//! Include it with `#[path = "support/receiver.rs"] mod receiver;` (tests) or
-//! `#[path = "../tests/support/receiver.rs"] mod receiver;` (examples).
+//! Fault-injecting webhook receiver for Courier's tests, benchmarks and `examples/receiver.rs`
+//! (`use testkit::receiver::…`).
 //!
 //! ```ignore
 //! let ca = TestCa::new();

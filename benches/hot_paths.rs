@@ -6,8 +6,8 @@
 
 use std::hint::black_box;
 
-use courier::ids::IdGen;
-use courier::record::{self, EventMeta};
+use courier::core::ids::IdGen;
+use courier::core::record::{self, EventMeta};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn body(len: usize) -> Vec<u8> {
@@ -47,7 +47,9 @@ fn signing(c: &mut Criterion) {
     let mut g = c.benchmark_group("hmac_sha256_512B");
     g.throughput(Throughput::Elements(1));
     g.bench_function("sign", |bench| {
-        bench.iter(|| courier::signing::sign(black_box(b"whsec_0123456789abcdef"), black_box(&b)))
+        bench.iter(|| {
+            courier::core::signing::sign(black_box(b"whsec_0123456789abcdef"), black_box(&b))
+        })
     });
     g.finish();
 }

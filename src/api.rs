@@ -15,17 +15,18 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::body::{self, Body, drain};
-use crate::duration;
+use crate::core::duration;
+use crate::core::ids::{IdGen, looks_like_event_id};
+use crate::core::record::EventMeta;
+use crate::core::secret::Secret;
+use crate::core::timefmt::{now_ms, rfc3339};
 use crate::error::ApiError;
-use crate::ids::{IdGen, looks_like_event_id};
 use crate::model::{
     AttemptRecord, DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT, DeadLetter, EndpointConfig,
     EndpointRecord, ErrorInfo,
 };
-use crate::record::EventMeta;
 use crate::scheduler::{RuntimeView, SchedulerHandle};
-use crate::store::{DbHandle, EnqueueReq, Op, StoreError, StoredRecord, Writer};
-use crate::timefmt::{now_ms, rfc3339};
+use crate::store::{EnqueueReq, Journal, StoreError, StoredRecord};
 
 /// Longest accepted `Content-Type`, `X-Event-Type` or `Idempotency-Key`.
 pub const HEADER_VALUE_MAX: usize = 256;
@@ -38,8 +39,7 @@ pub const SECRET_MAX: usize = 1024;
 
 /// Shared state of the API handlers.
 pub struct AppState {
-    pub db: DbHandle,
-    pub writer: Writer,
+    pub journal: Arc<dyn Journal>,
     pub sched: SchedulerHandle,
     pub ids: IdGen,
     pub max_body_bytes: usize,
@@ -200,10 +200,7 @@ async fn route(state: &Arc<AppState>, req: &mut Request<Body>) -> Result<Resp, A
                 },
                 Method::DELETE => {
                     let owned = id.to_string();
-                    state
-                        .writer
-                        .call(|reply| Op::DeleteChannel { id: owned, reply })
-                        .await?;
+                    state.journal.delete_channel(owned).await?;
                     state.channels.remove(id);
                     no_content()
                 }
@@ -351,22 +348,6 @@ fn fixed_limit(e: ApiError, what: &str) -> ApiError {
     }
 }
 
-/// Runs a blocking store read off the async workers.
-async fn read<T: Send + 'static>(
-    state: &Arc<AppState>,
-    f: impl FnOnce(&DbHandle) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let db = state.db.clone();
-    match tokio::task::spawn_blocking(move || f(&db)).await {
-        Ok(r) => r.map_err(ApiError::from),
-        Err(_) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "a storage read failed unexpectedly",
-        )),
-    }
-}
-
 // ---------- endpoints ----------
 
 fn error_json(e: &Option<ErrorInfo>) -> Value {
@@ -405,7 +386,7 @@ pub fn endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> Value {
 }
 
 async fn list_endpoints(state: &Arc<AppState>) -> Result<Resp, ApiError> {
-    let recs = read(state, |db| db.endpoints()).await?;
+    let recs = state.journal.endpoints().await?;
     let views: HashMap<String, RuntimeView> = state
         .sched
         .inspect(None)
@@ -428,7 +409,9 @@ async fn one_view(state: &Arc<AppState>, rec: &EndpointRecord) -> Value {
 async fn get_endpoint(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
     check_id(id)?;
     let owned = id.to_string();
-    let rec = read(state, move |db| db.endpoint(&owned))
+    let rec = state
+        .journal
+        .endpoint(&owned)
         .await?
         .ok_or_else(|| ApiError::endpoint_not_found(id))?;
     json_ok(StatusCode::OK, one_view(state, &rec).await)
@@ -441,19 +424,19 @@ async fn get_endpoint(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError>
 struct EndpointBody {
     url: Option<String>,
     #[serde(default, deserialize_with = "explicit")]
-    secret: Option<Option<String>>,
+    secret: Option<Option<Secret>>,
     #[serde(default, deserialize_with = "explicit")]
-    password: Option<Option<String>>,
+    password: Option<Option<Secret>>,
     timeout: Option<String>,
     retry_schedule: Option<Vec<String>>,
     max_in_flight: Option<u32>,
 }
 
 /// Distinguishes a missing field (`None`) from an explicit `null` (`Some(None)`).
-pub(crate) fn explicit<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn explicit<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Ok(Some(Option::<String>::deserialize(d)?))
+) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::<T>::deserialize(d)?))
 }
 
 /// serde's message without any quoted input (which might be a secret). serde renders an
@@ -523,7 +506,9 @@ pub fn endpoint_config(
         Some(v) => v,
     };
     if let Some(p) = &password
-        && (p.is_empty() || p.len() > SECRET_MAX || !p.bytes().all(|c| (0x20..0x7f).contains(&c)))
+        && (p.is_empty()
+            || p.len() > SECRET_MAX
+            || !p.expose().bytes().all(|c| (0x20..0x7f).contains(&c)))
     {
         return Err(ApiError::unprocessable(
             "INVALID_PASSWORD",
@@ -572,12 +557,12 @@ pub fn endpoint_config(
                         format!("retry_schedule: {e}"),
                     )
                 })?;
-                if d < crate::retry::MIN_RETRY_DELAY || d > RETRY_DELAY_MAX {
+                if d < crate::core::retry::MIN_RETRY_DELAY || d > RETRY_DELAY_MAX {
                     return Err(ApiError::unprocessable(
                         "INVALID_RETRY_SCHEDULE",
                         format!(
                             "retry_schedule entries are from {} to {} (got {s:?})",
-                            duration::format(crate::retry::MIN_RETRY_DELAY),
+                            duration::format(crate::core::retry::MIN_RETRY_DELAY),
                             duration::format(RETRY_DELAY_MAX)
                         ),
                     ));
@@ -700,13 +685,10 @@ async fn put_endpoint(
         .await
         .map_err(|e| fixed_limit(e, "endpoint settings are at most 64 KiB"))?;
     let owned = id.to_string();
-    let current = read(state, move |db| db.endpoint(&owned)).await?;
+    let current = state.journal.endpoint(&owned).await?;
     let config = endpoint_config(&body, current.as_ref().map(|r| &r.config), state.allow_http)?;
     let id = id.to_string();
-    let (rec, created) = state
-        .writer
-        .call(|reply| Op::PutEndpoint { id, config, reply })
-        .await?;
+    let (rec, created) = state.journal.put_endpoint(id, config).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -726,10 +708,7 @@ async fn put_channel(
     let current = state.channels.get(id);
     let config = crate::ingress::channel_config(&body, current.as_ref().map(|c| &c.config))?;
     let id = id.to_string();
-    let (rec, created) = state
-        .writer
-        .call(|reply| Op::PutChannel { id, config, reply })
-        .await?;
+    let (rec, created) = state.journal.put_channel(id, config).await?;
     let view = crate::ingress::channel_view(&rec);
     state.channels.set(rec);
     let status = if created {
@@ -743,20 +722,14 @@ async fn put_channel(
 async fn set_paused(state: &Arc<AppState>, id: &str, paused: bool) -> Result<Resp, ApiError> {
     check_id(id)?;
     let id = id.to_string();
-    let rec = state
-        .writer
-        .call(|reply| Op::SetPaused { id, paused, reply })
-        .await?;
+    let rec = state.journal.set_paused(id, paused).await?;
     json_ok(StatusCode::OK, one_view(state, &rec).await)
 }
 
 async fn delete_endpoint(state: &Arc<AppState>, id: &str, force: bool) -> Result<Resp, ApiError> {
     check_id(id)?;
     let id = id.to_string();
-    state
-        .writer
-        .call(|reply| Op::DeleteEndpoint { id, force, reply })
-        .await?;
+    state.journal.delete_endpoint(id, force).await?;
     no_content()
 }
 
@@ -802,7 +775,7 @@ async fn enqueue(
     };
     let req = EnqueueReq::new(id.to_string(), meta, body, idempotency_key)
         .map_err(|e| ApiError::bad_request("INVALID_EVENT", e.to_string()))?;
-    let ok = state.writer.call(|reply| Op::Enqueue(req, reply)).await?;
+    let ok = state.journal.enqueue(req).await?;
     let (status, mut v) = if ok.duplicate {
         (
             StatusCode::OK,
@@ -944,8 +917,8 @@ async fn enqueue_batch(state: &Arc<AppState>, req: &mut Request<Body>) -> Result
     let reqs = parse_batch(&body, state.max_body_bytes, &state.ids, now_ms())?;
     let endpoints: Vec<String> = reqs.iter().map(|r| r.endpoint.clone()).collect();
     let oks = state
-        .writer
-        .call(|reply| Op::EnqueueBatch(reqs, reply))
+        .journal
+        .enqueue_batch(reqs)
         .await
         .map_err(|e| match e {
             // Name the first line that points at the missing endpoint.
@@ -1000,10 +973,8 @@ fn attempt_json(a: &AttemptRecord) -> Value {
 async fn attempts(state: &Arc<AppState>, id: &str, limit: usize) -> Result<Resp, ApiError> {
     check_id(id)?;
     let owned = id.to_string();
-    let (exists, list) = read(state, move |db| {
-        Ok((db.endpoint(&owned)?.is_some(), db.attempts(&owned, limit)?))
-    })
-    .await?;
+    let exists = state.journal.endpoint(&owned).await?.is_some();
+    let list = state.journal.attempts(&owned, limit).await?;
     if !exists {
         return Err(ApiError::endpoint_not_found(id));
     }
@@ -1022,7 +993,7 @@ fn dead_json(d: &DeadLetter) -> Value {
 }
 
 async fn list_dead(state: &Arc<AppState>, endpoint: Option<String>) -> Result<Resp, ApiError> {
-    let list = read(state, move |db| db.dead_letters(endpoint.as_deref())).await?;
+    let list = state.journal.dead_letters(endpoint.as_deref()).await?;
     let list: Vec<Value> = list.iter().map(dead_json).collect();
     json_ok(StatusCode::OK, json!({ "dead_letters": list }))
 }
@@ -1030,7 +1001,9 @@ async fn list_dead(state: &Arc<AppState>, endpoint: Option<String>) -> Result<Re
 async fn get_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
     check_event_id(id)?;
     let owned = id.to_string();
-    let (dl, rec) = read(state, move |db| db.dead_letter(&owned))
+    let (dl, rec) = state
+        .journal
+        .dead_letter(&owned)
         .await?
         .ok_or_else(|| ApiError::dead_letter_not_found(id))?;
     let mut v = dead_json(&dl);
@@ -1064,15 +1037,11 @@ async fn get_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
 async fn replay_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
     check_event_id(id)?;
     let event_id = id.to_string();
-    let (endpoint, seq) = state
-        .writer
-        .call(|reply| Op::Replay { event_id, reply })
-        .await
-        .map_err(|e| match e {
-            StoreError::EndpointNotFound(ep) => ApiError::endpoint_not_found(&ep)
-                .hint("the endpoint was deleted; create it again with the same id, then replay"),
-            other => other.into(),
-        })?;
+    let (endpoint, seq) = state.journal.replay(event_id).await.map_err(|e| match e {
+        StoreError::EndpointNotFound(ep) => ApiError::endpoint_not_found(&ep)
+            .hint("the endpoint was deleted; create it again with the same id, then replay"),
+        other => other.into(),
+    })?;
     json_ok(
         StatusCode::ACCEPTED,
         json!({"id": id, "endpoint": endpoint, "seq": seq}),
@@ -1082,10 +1051,7 @@ async fn replay_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> 
 async fn purge_dead(state: &Arc<AppState>, id: &str) -> Result<Resp, ApiError> {
     check_event_id(id)?;
     let event_id = id.to_string();
-    state
-        .writer
-        .call(|reply| Op::Purge { event_id, reply })
-        .await?;
+    state.journal.purge(event_id).await?;
     no_content()
 }
 
@@ -1254,11 +1220,11 @@ mod tests {
         assert_eq!(c.timeout_ms, 5000);
         assert_eq!(c.retry_schedule_ms, vec![5000, 15000, 60000]);
         assert_eq!(c.max_in_flight, 1);
-        assert_eq!(c.secret.as_deref(), Some("s"));
+        assert_eq!(c.secret.as_ref().map(Secret::expose), Some("s"));
         // An update that omits the secret keeps it; an explicit null removes it.
         let c2 =
             endpoint_config(br#"{"url":"https://h/y","timeout":"2s"}"#, Some(&c), false).unwrap();
-        assert_eq!(c2.secret.as_deref(), Some("s"));
+        assert_eq!(c2.secret.as_ref().map(Secret::expose), Some("s"));
         assert_eq!(c2.timeout_ms, 2000);
         let c3 =
             endpoint_config(br#"{"url":"https://h/y","secret":null}"#, Some(&c2), false).unwrap();

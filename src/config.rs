@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::duration;
+use crate::core::duration;
 
 /// Exit code for a configuration error (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
@@ -126,7 +126,7 @@ impl Default for Config {
             max_body_bytes: 1 << 20,
             shutdown_grace: Duration::from_secs(10),
             retry_after_max: Duration::from_secs(300),
-            cache_bytes: crate::store::DEFAULT_CACHE_BYTES,
+            cache_bytes: crate::store::redb::DEFAULT_CACHE_BYTES,
             log: "info".into(),
         }
     }

@@ -27,10 +27,11 @@ use tokio::task::JoinSet;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::core::ids::IdGen;
 use crate::delivery::HttpTransport;
-use crate::ids::IdGen;
 use crate::scheduler::{Scheduler, SchedulerConfig};
-use crate::store::{self, DbHandle, Op, Writer};
+use crate::store::Journal;
+use crate::store::redb::{self as redb_store, RedbJournal};
 
 /// Why the daemon could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -66,47 +67,50 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     check_socket_path(&cfg.socket).await?;
     let tcp = bind_tcp(&cfg).await?;
     let mut created = Created::default();
-    let db_path = cfg.data_dir.join(store::DB_FILE);
+    let db_path = cfg.data_dir.join(redb_store::DB_FILE);
     created.dirs = create_private_dir(&cfg.data_dir)?;
     if !created.dirs.is_empty() {
         created.journal = Some(db_path.clone());
     }
-    let db = DbHandle::open_with_cache(&db_path, cfg.cache_bytes)
-        .map_err(|e| DaemonError::Runtime(format!("cannot open the journal: {e}")))?;
-    let endpoints = db
+    let (sched_handle, sched_rx) = Scheduler::channel();
+    let notify_handle = sched_handle.clone();
+    let journal = RedbJournal::open(
+        &db_path,
+        cfg.cache_bytes,
+        Box::new(move |n| notify_handle.notify(n)),
+    )
+    .map_err(|e| DaemonError::Runtime(format!("cannot open the journal: {e}")))?;
+    let db = journal.db().clone();
+    let journal: Arc<dyn Journal> = Arc::new(journal);
+    let endpoints = journal
         .endpoints()
+        .await
         .map_err(|e| DaemonError::Runtime(format!("cannot read endpoints: {e}")))?;
-    let channels = db
+    let channels = journal
         .channels()
+        .await
         .map_err(|e| DaemonError::Runtime(format!("cannot read channels: {e}")))?;
     // Dropped on a failed start, it removes its socket file.
     let unix = bind_unix(&cfg.socket).await?;
-
-    let (sched_handle, sched_rx) = Scheduler::channel();
-    let notify_handle = sched_handle.clone();
-    let (writer, writer_thread) =
-        Writer::spawn(db.clone(), Box::new(move |n| notify_handle.notify(n)))
-            .map_err(|e| DaemonError::Runtime(e.to_string()))?;
     // Nothing below fails: the start has succeeded and keeps what it created.
     created.keep();
 
     let metrics = install_metrics();
     let backlog: u64 = endpoints.iter().map(|e| e.pending).sum();
-    metrics::gauge!("courier_backlog").set(backlog as f64);
+    metrics::gauge!(crate::telemetry::BACKLOG).set(backlog as f64);
     let scheduler = Scheduler::new(
         SchedulerConfig {
             retry_after_cap: cfg.retry_after_max,
         },
-        db.clone(),
-        writer.clone(),
+        journal.clone(),
+        db,
         Arc::new(transport),
         endpoints,
     );
     let sched_task = tokio::spawn(scheduler.run(sched_rx));
 
     let state = Arc::new(AppState {
-        db: db.clone(),
-        writer: writer.clone(),
+        journal: journal.clone(),
         sched: sched_handle.clone(),
         ids: IdGen::new(),
         max_body_bytes: cfg.max_body_bytes,
@@ -146,12 +150,10 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
 
     sched_handle.shutdown(cfg.shutdown_grace).await;
     let _ = sched_task.await;
-    let synced = writer.call(Op::Sync).await;
+    // The final durable commit; the journal takes no writes after it.
+    let synced = journal.close().await;
     drop(state);
-    drop(writer);
     drop(sched_handle);
-    // The writer thread ends once every handle is gone; it makes pending work durable first.
-    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
     match synced {
         Ok(()) => {
             tracing::info!("stopped cleanly");
@@ -451,38 +453,8 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).ok()?;
-    describe_metrics();
+    crate::telemetry::describe();
     Some(handle)
-}
-
-/// Every metric Courier exports, declared in one place.
-fn describe_metrics() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        "courier_events_accepted_total",
-        "Events made durable and acknowledged"
-    );
-    describe_counter!("courier_deliveries_total", "Events delivered (2xx)");
-    describe_counter!("courier_attempts_total", "Delivery attempts by result");
-    describe_counter!(
-        "courier_dead_letters_total",
-        "Events dead-lettered by reason"
-    );
-    describe_counter!(
-        "courier_writer_commit_failures_total",
-        "Journal commits that failed"
-    );
-    describe_gauge!(
-        "courier_backlog",
-        "Events accepted and not yet delivered or dead-lettered"
-    );
-    describe_gauge!("courier_in_flight", "Delivery attempts in flight");
-    describe_histogram!(
-        "courier_writer_batch_ops",
-        "Operations per journal commit (group commit size)"
-    );
-    describe_histogram!("courier_writer_commit_seconds", "Journal commit latency");
-    describe_histogram!("courier_attempt_seconds", "Delivery attempt latency");
 }
 
 async fn wait_for_signal() {

@@ -21,7 +21,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use tokio::time::Instant;
 
-use crate::retry::{FailureKind, parse_retry_after};
+use crate::core::retry::{FailureKind, parse_retry_after};
 
 /// Most response-body bytes read from a receiver (the rest is discarded with the connection).
 pub const RESPONSE_BODY_CAP: usize = 64 * 1024;
@@ -134,7 +134,7 @@ impl HttpTransport {
                         FailureKind::Timeout,
                         format!(
                             "no complete answer within {}",
-                            crate::duration::format(timeout)
+                            crate::core::duration::format(timeout)
                         ),
                     )),
                     None,
@@ -231,7 +231,7 @@ pub fn build_request(req: &AttemptRequest) -> Result<Request<Full<Bytes>>, Strin
         b = b.header("x-happ-event", t.as_str());
     }
     if let Some(sig) = &req.signature {
-        b = b.header(crate::signing::SIGNATURE_HEADER, sig.as_str());
+        b = b.header(crate::core::signing::SIGNATURE_HEADER, sig.as_str());
     }
     if let Some(auth) = &req.authorization {
         b = b.header(header::AUTHORIZATION, auth.clone());
@@ -345,7 +345,7 @@ mod tests {
             event_id: "evt_X".into(),
             event_type: Some("call.completed".into()),
             attempt: 2,
-            signature: Some(crate::signing::sign(b"k", b"{}")),
+            signature: Some(crate::core::signing::sign(b"k", b"{}")),
             authorization: Some(HeaderValue::from_static("Bearer pw")),
             timeout: Duration::from_secs(5),
         }
@@ -362,7 +362,7 @@ mod tests {
         assert_eq!(h["content-type"], "application/json");
         assert_eq!(
             h["x-happ-signature"],
-            crate::signing::sign(b"k", b"{}").as_str()
+            crate::core::signing::sign(b"k", b"{}").as_str()
         );
     }
 

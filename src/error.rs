@@ -139,6 +139,11 @@ impl From<crate::store::StoreError> for ApiError {
                 ),
             ),
             E::Stopped => ApiError::shutting_down(),
+            E::Internal => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "a storage read failed unexpectedly",
+            ),
         }
     }
 }

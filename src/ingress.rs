@@ -19,12 +19,12 @@ use tokio::time::Instant;
 
 use crate::api::{AppState, read_body, valid_endpoint_id};
 use crate::body::{self, Body};
+use crate::core::ratelimit::TokenBucket;
+use crate::core::record::EventMeta;
+use crate::core::timefmt::{now_ms, rfc3339};
 use crate::error::ApiError;
 use crate::model::{ChannelConfig, ChannelRecord, DEFAULT_CHANNEL_RATE};
-use crate::ratelimit::TokenBucket;
-use crate::record::EventMeta;
-use crate::store::{EnqueueReq, Op, StoreError};
-use crate::timefmt::{now_ms, rfc3339};
+use crate::store::{EnqueueReq, StoreError};
 
 /// The event type given to accepted inbound messages.
 pub const INBOUND_EVENT_TYPE: &str = "message.received";
@@ -203,7 +203,7 @@ async fn inbound(
     }
     let signature = req
         .headers()
-        .get(crate::signing::SIGNATURE_HEADER)
+        .get(crate::core::signing::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     // The same rule as the API's: a key that is not printable ASCII or too long is refused,
@@ -212,9 +212,9 @@ async fn inbound(
         crate::api::header_str(req.headers(), "idempotency-key").map_err(refuse)?;
     let body = read_body(req, state.max_body_bytes).await.map_err(refuse)?;
     if let Some(secret) = &ch.config.secret {
-        let ok = signature
-            .as_deref()
-            .is_some_and(|sig| crate::signing::verify(secret.as_bytes(), &body, sig));
+        let ok = signature.as_deref().is_some_and(|sig| {
+            crate::core::signing::verify(secret.expose().as_bytes(), &body, sig)
+        });
         if !ok {
             count("hmac_mismatch");
             return Err(refuse(
@@ -240,7 +240,7 @@ async fn inbound(
     };
     let req = EnqueueReq::new(ch.config.endpoint.clone(), meta, body, idempotency_key)
         .map_err(|e| refuse(invalid(&e.to_string())))?;
-    match state.writer.call(|reply| Op::Enqueue(req, reply)).await {
+    match state.journal.enqueue(req).await {
         // One rule for every intake route: a repeated Idempotency-Key with the same request is
         // 200 with the original id and "duplicate": true; with another request, 409.
         Ok(ok) if ok.duplicate => {
@@ -270,7 +270,7 @@ async fn inbound(
 }
 
 fn count(result: &'static str) {
-    metrics::counter!("courier_inbound_total", "result" => result).increment(1);
+    metrics::counter!(crate::telemetry::INBOUND, crate::telemetry::RESULT => result).increment(1);
 }
 
 fn invalid(why: &str) -> ApiError {
@@ -336,7 +336,7 @@ pub fn validate_payload(body: &[u8]) -> Result<(), String> {
 struct ChannelBody {
     endpoint: Option<String>,
     #[serde(default, deserialize_with = "crate::api::explicit")]
-    secret: Option<Option<String>>,
+    secret: Option<Option<crate::core::secret::Secret>>,
     rate_limit: Option<u32>,
     burst: Option<u32>,
 }

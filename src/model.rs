@@ -5,6 +5,8 @@
 //! [`IdempotentHit::decode`]); any other change bumps [`crate::store::SCHEMA_VERSION`].
 
 use serde::{Deserialize, Serialize};
+
+use crate::core::secret::Secret;
 use std::time::Duration;
 
 /// Default attempt timeout (contract: 5 s).
@@ -22,8 +24,8 @@ pub const HISTORY_MAX: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointConfig {
     pub url: String,
-    pub secret: Option<String>,
-    pub password: Option<String>,
+    pub secret: Option<Secret>,
+    pub password: Option<Secret>,
     pub timeout_ms: u64,
     pub retry_schedule_ms: Vec<u64>,
     pub max_in_flight: u32,
@@ -216,7 +218,7 @@ pub struct ChannelConfig {
     /// The endpoint accepted messages are enqueued to.
     pub endpoint: String,
     /// When set, requests must carry a valid `X-HAPP-Signature`.
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     /// Requests a second (token bucket rate).
     pub rate_limit: u32,
     /// Bucket size (requests accepted in a burst).

@@ -23,11 +23,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::core::retry::{self, RetryAction};
+use crate::core::timefmt::now_ms;
 use crate::delivery::{AttemptOutcome, AttemptRequest, Transport};
 use crate::model::{AttemptRecord, EndpointRecord, ErrorInfo};
-use crate::retry::{self, RetryAction};
-use crate::store::{DbHandle, Notice, Op, ProgressOutcome, ProgressUpdate, QueuedEvent, Writer};
-use crate::timefmt::now_ms;
+use crate::store::redb::DbHandle;
+use crate::store::{Journal, Notice, ProgressOutcome, ProgressUpdate, QueuedEvent};
 
 /// Pending events held in memory per partition.
 pub const BUFFER: usize = 256;
@@ -121,9 +122,9 @@ impl Target {
         let url: Uri = c.url.parse().ok()?;
         Some(Self {
             url,
-            secret: c.secret.as_ref().map(|s| s.as_bytes().to_vec()),
+            secret: c.secret.as_ref().map(|s| s.expose().as_bytes().to_vec()),
             authorization: c.password.as_ref().and_then(|p| {
-                let mut v = HeaderValue::from_str(&format!("Bearer {p}")).ok()?;
+                let mut v = HeaderValue::from_str(&format!("Bearer {}", p.expose())).ok()?;
                 v.set_sensitive(true);
                 Some(v)
             }),
@@ -235,8 +236,9 @@ struct Done {
 /// The scheduler task's state.
 pub struct Scheduler {
     cfg: SchedulerConfig,
+    journal: Arc<dyn Journal>,
+    /// Transitional: pending events are still read synchronously from here.
     db: DbHandle,
-    writer: Writer,
     transport: Arc<dyn Transport>,
     parts: HashMap<Arc<str>, Partition>,
     timers: BinaryHeap<Reverse<(Instant, Arc<str>)>>,
@@ -255,15 +257,15 @@ impl Scheduler {
     /// Loads every endpoint's state from the store.
     pub fn new(
         cfg: SchedulerConfig,
+        journal: Arc<dyn Journal>,
         db: DbHandle,
-        writer: Writer,
         transport: Arc<dyn Transport>,
         endpoints: Vec<EndpointRecord>,
     ) -> Self {
         let mut s = Self {
             cfg,
+            journal,
             db,
-            writer,
             transport,
             parts: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -374,7 +376,7 @@ impl Scheduler {
                     return;
                 };
                 p.backlog += 1;
-                metrics::gauge!("courier_backlog").increment(1.0);
+                metrics::gauge!(crate::telemetry::BACKLOG).increment(1.0);
                 if event.seq <= p.loaded_upto || p.spilled.is_some() {
                     // Already read from disk, or behind events still on disk.
                     return;
@@ -393,7 +395,7 @@ impl Scheduler {
                     return;
                 };
                 p.backlog += 1;
-                metrics::gauge!("courier_backlog").increment(1.0);
+                metrics::gauge!(crate::telemetry::BACKLOG).increment(1.0);
                 if !p.active.contains_key(&event.seq) {
                     p.ready.insert(event.seq, event);
                 }
@@ -407,7 +409,7 @@ impl Scheduler {
             }
             Notice::EndpointDeleted(id) => {
                 if let Some(p) = self.parts.remove(id.as_str()) {
-                    metrics::gauge!("courier_backlog").decrement(p.backlog as f64);
+                    metrics::gauge!(crate::telemetry::BACKLOG).decrement(p.backlog as f64);
                 }
             }
         }
@@ -471,7 +473,7 @@ impl Scheduler {
                 for (seq, why) in loaded.corrupt {
                     last = last.max(seq);
                     p.loaded_upto = p.loaded_upto.max(seq);
-                    quarantine(p, &self.writer, seq, why);
+                    quarantine(p, self.journal.as_ref(), seq, why);
                 }
                 p.spilled = if got < want { None } else { Some(last + 1) };
             }
@@ -597,14 +599,14 @@ impl Scheduler {
             signature: target
                 .secret
                 .as_ref()
-                .map(|s| crate::signing::sign(s, &ev.body)),
+                .map(|s| crate::core::signing::sign(s, &ev.body)),
             authorization: target.authorization.clone(),
             timeout: target.timeout,
         };
         let fut = self.transport.attempt(req);
         let endpoint = id.clone();
         let started_ms = now_ms();
-        metrics::gauge!("courier_in_flight").increment(1.0);
+        metrics::gauge!(crate::telemetry::IN_FLIGHT).increment(1.0);
         self.inflight.spawn(async move {
             let outcome = fut.await;
             Done {
@@ -619,8 +621,9 @@ impl Scheduler {
     }
 
     fn on_done(&mut self, d: Done) {
-        metrics::gauge!("courier_in_flight").decrement(1.0);
-        metrics::histogram!("courier_attempt_seconds").record(d.outcome.latency.as_secs_f64());
+        metrics::gauge!(crate::telemetry::IN_FLIGHT).decrement(1.0);
+        metrics::histogram!(crate::telemetry::ATTEMPT_SECONDS)
+            .record(d.outcome.latency.as_secs_f64());
         let now = Instant::now();
         let retry_after_cap = self.cfg.retry_after_cap;
         let Some(p) = self.parts.get_mut(&d.endpoint) else {
@@ -646,9 +649,10 @@ impl Scheduler {
         };
         ev.progress.push(rec.clone());
         let Some((kind, msg)) = d.outcome.failure.clone() else {
-            metrics::counter!("courier_attempts_total", "result" => "success").increment(1);
-            metrics::counter!("courier_deliveries_total").increment(1);
-            metrics::gauge!("courier_backlog").decrement(1.0);
+            metrics::counter!(crate::telemetry::ATTEMPTS, crate::telemetry::RESULT => "success")
+                .increment(1);
+            metrics::counter!(crate::telemetry::DELIVERIES).increment(1);
+            metrics::gauge!(crate::telemetry::BACKLOG).decrement(1.0);
             let Some(slot) = p.active.remove(&d.seq) else {
                 return;
             };
@@ -668,7 +672,8 @@ impl Scheduler {
             self.pump(&d.endpoint);
             return;
         };
-        metrics::counter!("courier_attempts_total", "result" => "failure").increment(1);
+        metrics::counter!(crate::telemetry::ATTEMPTS, crate::telemetry::RESULT => "failure")
+            .increment(1);
         let err = ErrorInfo {
             code: kind.code().to_string(),
             message: msg,
@@ -730,8 +735,8 @@ impl Scheduler {
                     return;
                 };
                 p.backlog = p.backlog.saturating_sub(1);
-                metrics::gauge!("courier_backlog").decrement(1.0);
-                metrics::counter!("courier_dead_letters_total", "reason" => "MAX_RETRIES_EXCEEDED")
+                metrics::gauge!(crate::telemetry::BACKLOG).decrement(1.0);
+                metrics::counter!(crate::telemetry::DEAD_LETTERS, crate::telemetry::REASON => "MAX_RETRIES_EXCEEDED")
                     .increment(1);
                 tracing::warn!(endpoint = %p.id, seq = d.seq, event_id = %slot.ev.meta.id,
                     error = kind.code(), "dead-lettered: MAX_RETRIES_EXCEEDED");
@@ -778,14 +783,14 @@ impl Scheduler {
         progress: crate::model::EventProgress,
         down: Option<bool>,
     ) {
-        let _ = self.writer.send(Op::Progress(ProgressUpdate {
+        self.journal.record_progress(ProgressUpdate {
             endpoint: endpoint.clone(),
             seq,
             attempt,
             progress,
             outcome: ProgressOutcome::Pending,
             down,
-        }));
+        });
     }
 
     fn journal(
@@ -797,26 +802,26 @@ impl Scheduler {
         outcome: ProgressOutcome,
         down: Option<bool>,
     ) {
-        let _ = self.writer.send(Op::Progress(ProgressUpdate {
+        self.journal.record_progress(ProgressUpdate {
             endpoint: endpoint.clone(),
             seq,
             attempt,
             progress: ev.progress,
             outcome,
             down,
-        }));
+        });
     }
 }
 
 /// A pending record failed its check: it is set aside as a dead letter (`RECORD_CORRUPT`) and
 /// the partition goes on with the next event. Said once: in the log, the metrics and the
 /// endpoint's `last_error` (the record is never read again).
-fn quarantine(p: &mut Partition, writer: &Writer, seq: u64, why: String) {
+fn quarantine(p: &mut Partition, journal: &dyn Journal, seq: u64, why: String) {
     use crate::store::RECORD_CORRUPT;
     tracing::error!(endpoint = %p.id, seq, error = %why,
         "corrupt event record set aside as a dead letter (RECORD_CORRUPT); delivery goes on with the next event");
     p.backlog = p.backlog.saturating_sub(1);
-    metrics::gauge!("courier_backlog").decrement(1.0);
+    metrics::gauge!(crate::telemetry::BACKLOG).decrement(1.0);
     p.last_error = Some(ErrorInfo {
         code: RECORD_CORRUPT.into(),
         message: format!(
@@ -825,11 +830,7 @@ fn quarantine(p: &mut Partition, writer: &Writer, seq: u64, why: String) {
         status: None,
         at_ms: now_ms(),
     });
-    let _ = writer.send(Op::Quarantine {
-        endpoint: p.id.clone(),
-        seq,
-        why,
-    });
+    journal.quarantine(p.id.clone(), seq, why);
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {

@@ -20,7 +20,7 @@ async fn post(
 }
 
 fn sign(secret: &str, body: &[u8]) -> String {
-    courier::signing::sign(secret.as_bytes(), body)
+    courier::core::signing::sign(secret.as_bytes(), body)
 }
 
 const MSG: &[u8] = br#"{"sender_id":"user_42","text":"Hello!","sender_name":"Dmytro","metadata":{"source":"website"}}"#;

@@ -18,12 +18,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use courier::core::record::EventMeta;
+use courier::core::retry::FailureKind;
 use courier::delivery::{AttemptOutcome, AttemptRequest, Transport};
 use courier::model::EndpointConfig;
-use courier::record::EventMeta;
-use courier::retry::FailureKind;
 use courier::scheduler::{Scheduler, SchedulerConfig, SchedulerHandle};
-use courier::store::{DbHandle, EnqueueReq, Op, Writer};
+use courier::store::redb::{DEFAULT_CACHE_BYTES, RedbJournal};
+use courier::store::{EnqueueReq, Journal};
 use proptest::prelude::*;
 
 const EPS: usize = 2;
@@ -120,32 +121,28 @@ impl Transport for ScriptedReceiver {
 }
 
 struct System {
-    db: DbHandle,
-    writer: Writer,
-    writer_thread: std::thread::JoinHandle<()>,
+    journal: Arc<RedbJournal>,
     sched: SchedulerHandle,
     sched_task: tokio::task::JoinHandle<()>,
 }
 
 fn start(path: &std::path::Path, shared: &Arc<Mutex<Shared>>) -> System {
-    let db = DbHandle::open(path).unwrap();
     let (sched, rx) = Scheduler::channel();
     let h = sched.clone();
-    let (writer, writer_thread) =
-        Writer::spawn(db.clone(), Box::new(move |n| h.notify(n))).unwrap();
-    let endpoints = db.endpoints().unwrap();
+    let journal = Arc::new(
+        RedbJournal::open(path, DEFAULT_CACHE_BYTES, Box::new(move |n| h.notify(n))).unwrap(),
+    );
+    let endpoints = journal.db().endpoints().unwrap();
     let s = Scheduler::new(
         SchedulerConfig::default(),
-        db.clone(),
-        writer.clone(),
+        journal.clone(),
+        journal.db().clone(),
         Arc::new(ScriptedReceiver(shared.clone())),
         endpoints,
     );
     let sched_task = tokio::spawn(s.run(rx));
     System {
-        db,
-        writer,
-        writer_thread,
+        journal,
         sched,
         sched_task,
     }
@@ -154,28 +151,22 @@ fn start(path: &std::path::Path, shared: &Arc<Mutex<Shared>>) -> System {
 async fn stop(sys: System) {
     sys.sched.shutdown(Duration::from_secs(60)).await;
     let _ = sys.sched_task.await;
-    call(&sys.writer, Op::Sync).await.unwrap();
-    drop(sys.writer);
+    let j = sys.journal.clone();
+    call(async move { j.close().await }).await.unwrap();
     drop(sys.sched);
-    let _ = sys.writer_thread.join();
-    drop(sys.db);
+    drop(sys.journal);
 }
 
-/// Sends an op to the writer and waits for its answer without letting paused time advance: the
+/// Runs a journal call and waits for its answer without letting paused time advance: the
 /// runtime never idles (it yields), so timers cannot fire while the writer thread works.
-async fn call<T>(
-    w: &Writer,
-    make: impl FnOnce(courier::store::writer::Reply<T>) -> Op,
+async fn call<T: Send + 'static>(
+    f: impl std::future::Future<Output = Result<T, courier::store::StoreError>> + Send + 'static,
 ) -> Result<T, courier::store::StoreError> {
-    let (tx, mut rx) = tokio::sync::oneshot::channel();
-    w.send(make(tx)).unwrap();
-    loop {
-        match rx.try_recv() {
-            Ok(v) => return v,
-            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
-            Err(e) => panic!("writer gone: {e}"),
-        }
+    let task = tokio::spawn(f);
+    while !task.is_finished() {
+        tokio::task::yield_now().await;
     }
+    task.await.expect("the journal call panicked")
 }
 
 /// Lets the scheduler react to what just happened.
@@ -203,10 +194,9 @@ async fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
             retry_schedule_ms: vec![100, 200],
             max_in_flight: 1,
         };
-        call(&sys.writer, |reply| Op::PutEndpoint {
-            id: format!("ep{e}"),
-            config,
-            reply,
+        call({
+            let j = sys.journal.clone();
+            async move { j.put_endpoint(format!("ep{e}"), config).await }
         })
         .await
         .unwrap();
@@ -224,7 +214,12 @@ async fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
                     event_type: None,
                 };
                 let req = EnqueueReq::new(format!("ep{e}"), meta, "{}".into(), None).unwrap();
-                let ok = call(&sys.writer, |r| Op::Enqueue(req, r)).await.unwrap();
+                let ok = call({
+                    let j = sys.journal.clone();
+                    async move { j.enqueue(req).await }
+                })
+                .await
+                .unwrap();
                 model.accepted.push((e, ok.seq, ok.id));
             }
             Action::SetMode(e, m) => shared.lock().unwrap().modes[e] = Some(m),
@@ -234,10 +229,9 @@ async fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
                     // The scheduler may start an attempt as soon as it sees the resume.
                     shared.lock().unwrap().paused[e] = false;
                 }
-                call(&sys.writer, |reply| Op::SetPaused {
-                    id: format!("ep{e}"),
-                    paused,
-                    reply,
+                call({
+                    let j = sys.journal.clone();
+                    async move { j.set_paused(format!("ep{e}"), paused).await }
                 })
                 .await
                 .unwrap();
@@ -248,13 +242,23 @@ async fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
                 }
             }
             Action::Replay(e, i) => {
-                call(&sys.writer, Op::Sync).await.unwrap();
-                let dl = sys.db.dead_letters(Some(&format!("ep{e}"))).unwrap();
+                call({
+                    let j = sys.journal.clone();
+                    async move { j.sync().await }
+                })
+                .await
+                .unwrap();
+                let dl = sys
+                    .journal
+                    .db()
+                    .dead_letters(Some(&format!("ep{e}")))
+                    .unwrap();
                 if let Some(d) = dl.get(i.min(dl.len().saturating_sub(1))) {
                     let event_id = d.event_id.clone();
-                    let r = call(&sys.writer, |reply| Op::Replay {
-                        event_id: event_id.clone(),
-                        reply,
+                    let r = call({
+                        let j = sys.journal.clone();
+                        let event_id = event_id.clone();
+                        async move { j.replay(event_id).await }
                     })
                     .await;
                     prop_assert!(r.is_ok(), "replay failed: {r:?}");
@@ -277,10 +281,9 @@ async fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
         s.paused = [false; EPS];
     }
     for e in 0..EPS {
-        call(&sys.writer, |reply| Op::SetPaused {
-            id: format!("ep{e}"),
-            paused: false,
-            reply,
+        call({
+            let j = sys.journal.clone();
+            async move { j.set_paused(format!("ep{e}"), false).await }
         })
         .await
         .unwrap();
@@ -293,8 +296,13 @@ async fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
     for v in &views {
         prop_assert_eq!(v.backlog, 0, "{} still has a backlog: {:?}", &v.id, v);
     }
-    call(&sys.writer, Op::Sync).await.unwrap();
-    let dead = sys.db.dead_letters(None).unwrap();
+    call({
+        let j = sys.journal.clone();
+        async move { j.sync().await }
+    })
+    .await
+    .unwrap();
+    let dead = sys.journal.db().dead_letters(None).unwrap();
     stop(sys).await;
     check_final(&model, &shared.lock().unwrap(), &dead)
 }
@@ -318,9 +326,15 @@ async fn check_backlog(
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    call(&sys.writer, Op::Sync).await.unwrap();
+    call({
+        let j = sys.journal.clone();
+        async move { j.sync().await }
+    })
+    .await
+    .unwrap();
     let dead: HashSet<String> = sys
-        .db
+        .journal
+        .db()
         .dead_letters(None)
         .unwrap()
         .into_iter()

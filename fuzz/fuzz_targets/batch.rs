@@ -10,8 +10,8 @@
 use std::collections::HashSet;
 
 use courier::api::{BATCH_MAX_EVENTS, parse_batch, valid_endpoint_id};
-use courier::ids::{IdGen, looks_like_event_id};
-use courier::record::decode;
+use courier::core::ids::{IdGen, looks_like_event_id};
+use courier::core::record::decode;
 use libfuzzer_sys::fuzz_target;
 
 const MAX_BODY: usize = 1024;

@@ -1,4 +1,4 @@
-//! `courier::duration::parse` on arbitrary text (config values and API fields).
+//! `courier::core::duration::parse` on arbitrary text (config values and API fields).
 //!
 //! Properties: never panics; when `parse(s) == Ok(d)`, then `parse(&format(d)) == Ok(d)`;
 //! an accepted duration is at most 365 days (the parser's documented ceiling).
@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use courier::duration::{format, parse};
+use courier::core::duration::{format, parse};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,4 +1,4 @@
-//! `courier::record::decode` on arbitrary bytes (what a corrupt journal could hold).
+//! `courier::core::record::decode` on arbitrary bytes (what a corrupt journal could hold).
 //!
 //! Properties:
 //! 1. `decode(data)` never panics; when it succeeds, re-encoding the result decodes to the same.
@@ -8,7 +8,7 @@
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
-use courier::record::{EventMeta, Record, decode, encode};
+use courier::core::record::{EventMeta, Record, decode, encode};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]

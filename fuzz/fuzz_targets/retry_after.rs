@@ -1,4 +1,4 @@
-//! `courier::retry::parse_retry_after` on arbitrary header values (from receivers' 429s).
+//! `courier::core::retry::parse_retry_after` on arbitrary header values (from receivers' 429s).
 //!
 //! Properties: never panics; `Some(d)` only for 1-12 ASCII digits (after trimming), with `d`
 //! exactly that many seconds; and `on_failure` caps it at the configured maximum.
@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use courier::retry::{RetryAction, on_failure, parse_retry_after};
+use courier::core::retry::{RetryAction, on_failure, parse_retry_after};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

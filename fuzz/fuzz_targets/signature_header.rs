@@ -1,4 +1,4 @@
-//! `courier::signing::verify` with an arbitrary secret, body and header value.
+//! `courier::core::signing::verify` with an arbitrary secret, body and header value.
 //!
 //! Input layout (so seeds can be written by hand): `secret \n body \n header \n other_body`,
 //! split at the first three newlines; missing parts are empty; a header that is not UTF-8 is
@@ -10,7 +10,7 @@
 //! body.
 #![no_main]
 
-use courier::signing::{sign, verify};
+use courier::core::signing::{sign, verify};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

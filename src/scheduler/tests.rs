@@ -4,10 +4,11 @@
 use std::sync::Mutex;
 
 use super::*;
+use crate::core::record::EventMeta;
+use crate::core::retry::FailureKind;
 use crate::delivery::AttemptOutcome;
 use crate::model::EndpointConfig;
-use crate::record::EventMeta;
-use crate::retry::FailureKind;
+use crate::store::redb::RedbJournal;
 use crate::store::{EnqueueReq, StoreError};
 
 /// What the scripted receiver saw: (event id, attempt number, virtual ms since start).
@@ -60,8 +61,7 @@ impl Transport for Scripted {
 
 struct Rig {
     _dir: tempfile::TempDir,
-    db: DbHandle,
-    writer: Writer,
+    journal: Arc<RedbJournal>,
     handle: SchedulerHandle,
     log: Log,
     ids: Vec<String>,
@@ -82,10 +82,16 @@ async fn rig(
     + 'static,
 ) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let db = DbHandle::open(&dir.path().join("t.redb")).unwrap();
     let (handle, rx) = Scheduler::channel();
     let h2 = handle.clone();
-    let (writer, _thread) = Writer::spawn(db.clone(), Box::new(move |n| h2.notify(n))).unwrap();
+    let journal = Arc::new(
+        RedbJournal::open(
+            &dir.path().join("t.redb"),
+            crate::store::redb::DEFAULT_CACHE_BYTES,
+            Box::new(move |n| h2.notify(n)),
+        )
+        .unwrap(),
+    );
     let config = EndpointConfig {
         url: "https://receiver.test/hook".into(),
         secret: Some("k".into()),
@@ -94,14 +100,7 @@ async fn rig(
         retry_schedule_ms: schedule_ms.to_vec(),
         max_in_flight,
     };
-    let (rec, _) = writer
-        .call(|reply| Op::PutEndpoint {
-            id: "ep".into(),
-            config,
-            reply,
-        })
-        .await
-        .unwrap();
+    let (rec, _) = journal.put_endpoint("ep".into(), config).await.unwrap();
     let log: Log = Arc::default();
     let transport = Arc::new(Scripted {
         t0: Instant::now(),
@@ -111,8 +110,8 @@ async fn rig(
     });
     let sched = Scheduler::new(
         SchedulerConfig::default(),
-        db.clone(),
-        writer.clone(),
+        journal.clone(),
+        journal.db().clone(),
         transport,
         vec![rec],
     );
@@ -126,14 +125,13 @@ async fn rig(
         };
         let req =
             EnqueueReq::new("ep".into(), meta, format!("{{\"n\":{i}}}").into(), None).unwrap();
-        let ok = writer.call(|r| Op::Enqueue(req, r)).await.unwrap();
+        let ok = journal.enqueue(req).await.unwrap();
         ids.push(ok.id);
     }
     tokio::spawn(sched.run(rx));
     Rig {
         _dir: dir,
-        db,
-        writer,
+        journal,
         handle,
         log,
         ids,
@@ -148,8 +146,8 @@ impl Rig {
         self.handle.inspect(Some("ep".into())).await.remove(0)
     }
     async fn dead(&self) -> Vec<crate::model::DeadLetter> {
-        self.writer.call(Op::Sync).await.unwrap();
-        self.db.dead_letters(None).unwrap()
+        self.journal.sync().await.unwrap();
+        self.journal.db().dead_letters(None).unwrap()
     }
 }
 
@@ -310,14 +308,7 @@ async fn attempt_timeout_failures_are_retried() {
 #[tokio::test(start_paused = true)]
 async fn pause_holds_and_resume_drains_in_order() {
     let r = rig(&[1_000], 1, 0, ok_always).await;
-    r.writer
-        .call(|reply| Op::SetPaused {
-            id: "ep".into(),
-            paused: true,
-            reply,
-        })
-        .await
-        .unwrap();
+    r.journal.set_paused("ep".into(), true).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..5 {
         let meta = EventMeta {
@@ -327,20 +318,13 @@ async fn pause_holds_and_resume_drains_in_order() {
             event_type: None,
         };
         let req = EnqueueReq::new("ep".into(), meta, "{}".into(), None).unwrap();
-        ids.push(r.writer.call(|rp| Op::Enqueue(req, rp)).await.unwrap().id);
+        ids.push(r.journal.enqueue(req).await.unwrap().id);
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(r.log().is_empty(), "paused endpoint was sent to");
     let v = r.view().await;
     assert_eq!((v.state, v.backlog), ("paused", 5));
-    r.writer
-        .call(|reply| Op::SetPaused {
-            id: "ep".into(),
-            paused: false,
-            reply,
-        })
-        .await
-        .unwrap();
+    r.journal.set_paused("ep".into(), false).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let seen: Vec<String> = r.log().into_iter().map(|(i, _, _)| i).collect();
     assert_eq!(seen, ids);
@@ -370,8 +354,12 @@ async fn large_backlog_is_read_back_from_disk_in_order() {
 #[tokio::test]
 async fn unknown_endpoint_is_refused_by_the_journal() {
     let dir = tempfile::tempdir().unwrap();
-    let db = DbHandle::open(&dir.path().join("t.redb")).unwrap();
-    let (writer, _t) = Writer::spawn(db, Box::new(|_| {})).unwrap();
+    let journal = RedbJournal::open(
+        &dir.path().join("t.redb"),
+        crate::store::redb::DEFAULT_CACHE_BYTES,
+        Box::new(|_| {}),
+    )
+    .unwrap();
     let meta = EventMeta {
         id: "evt_x".into(),
         enqueued_at_ms: 0,
@@ -379,7 +367,7 @@ async fn unknown_endpoint_is_refused_by_the_journal() {
         event_type: None,
     };
     let req = EnqueueReq::new("nope".into(), meta, "{}".into(), None).unwrap();
-    let e = writer.call(|r| Op::Enqueue(req, r)).await.unwrap_err();
+    let e = journal.enqueue(req).await.unwrap_err();
     assert_eq!(e, StoreError::EndpointNotFound("nope".into()));
 }
 
@@ -387,10 +375,16 @@ async fn unknown_endpoint_is_refused_by_the_journal() {
 async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
     const N: usize = 2_000;
     let dir = tempfile::tempdir().unwrap();
-    let db = DbHandle::open(&dir.path().join("t.redb")).unwrap();
     let (handle, rx) = Scheduler::channel();
     let h2 = handle.clone();
-    let (writer, _thread) = Writer::spawn(db.clone(), Box::new(move |n| h2.notify(n))).unwrap();
+    let journal = Arc::new(
+        RedbJournal::open(
+            &dir.path().join("t.redb"),
+            crate::store::redb::DEFAULT_CACHE_BYTES,
+            Box::new(move |n| h2.notify(n)),
+        )
+        .unwrap(),
+    );
     let mut recs = Vec::new();
     for i in 0..N {
         let config = EndpointConfig {
@@ -401,12 +395,8 @@ async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
             retry_schedule_ms: vec![10_000],
             max_in_flight: 1,
         };
-        let (rec, _) = writer
-            .call(|reply| Op::PutEndpoint {
-                id: format!("ep{i}"),
-                config,
-                reply,
-            })
+        let (rec, _) = journal
+            .put_endpoint(format!("ep{i}"), config)
             .await
             .unwrap();
         recs.push(rec);
@@ -427,8 +417,8 @@ async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
     });
     let sched = Scheduler::new(
         SchedulerConfig::default(),
-        db.clone(),
-        writer.clone(),
+        journal.clone(),
+        journal.db().clone(),
         transport,
         recs,
     );
@@ -445,18 +435,12 @@ async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
     }
     // Wait for the writer by yielding, not parking: a parked runtime with paused time would
     // auto-advance to the next timer (a 10 s retry) while the writer thread works.
-    let (tx, mut rx) = tokio::sync::oneshot::channel();
-    writer.send(Op::EnqueueBatch(reqs, tx)).unwrap();
-    loop {
-        match rx.try_recv() {
-            Ok(r) => {
-                r.unwrap();
-                break;
-            }
-            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
-            Err(e) => panic!("writer gone: {e}"),
-        }
+    let j = journal.clone();
+    let batch = tokio::spawn(async move { j.enqueue_batch(reqs).await });
+    while !batch.is_finished() {
+        tokio::task::yield_now().await;
     }
+    batch.await.unwrap().unwrap();
     // All first attempts fail within a second; then every endpoint waits for its retry.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(log.lock().unwrap().len(), N);
@@ -494,13 +478,13 @@ async fn a_zero_delay_schedule_cannot_make_a_tight_loop() {
     assert!(times.len() >= 5, "{times:?}");
     for w in times.windows(2) {
         assert!(
-            w[1] - w[0] >= crate::retry::MIN_RETRY_DELAY.as_millis() as u64,
+            w[1] - w[0] >= crate::core::retry::MIN_RETRY_DELAY.as_millis() as u64,
             "{times:?}"
         );
     }
     for w in times[3..].windows(2) {
         assert!(
-            w[1] - w[0] >= crate::retry::MIN_BACKOFF_DELAY.as_millis() as u64,
+            w[1] - w[0] >= crate::core::retry::MIN_BACKOFF_DELAY.as_millis() as u64,
             "probes closer than the floor: {times:?}"
         );
     }

@@ -14,20 +14,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use redb::{Durability, ReadableTable, Table, WriteTransaction};
 
 use super::{
-    ATTEMPT_LOG_KEEP, ATTEMPTS, CHANNELS, DEAD, DEAD_RECORDS, DbHandle, ENDPOINTS, EVENTS,
-    IDEMPOTENCY, META, PROGRESS, QueuedEvent, StoreError, decode, encode,
+    ATTEMPTS, CHANNELS, DEAD, DEAD_RECORDS, DbHandle, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
+    PROGRESS,
 };
+use crate::core::record;
+use crate::core::timefmt::now_ms;
 use crate::model::{
-    AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
-    EventProgress, IdempotentHit,
+    ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord, EventProgress,
+    IdempotentHit,
 };
-use crate::record::{self, EventMeta};
-use crate::timefmt::now_ms;
+use crate::store::{
+    ATTEMPT_LOG_KEEP, EnqueueOk, EnqueueReq, Notice, NoticeSink, ProgressOutcome, ProgressUpdate,
+    QueuedEvent, StoreError, decode, encode,
+};
 
 mod idempotency;
 mod quarantine;
@@ -41,80 +44,9 @@ pub const LAZY_SYNC: Duration = Duration::from_millis(500);
 pub const MAX_BATCH_OPS: usize = 16_384;
 /// Most body bytes in one commit.
 pub const MAX_BATCH_BYTES: usize = 64 << 20;
-/// How long an `Idempotency-Key` is remembered.
-pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
 
 /// Where an op's answer goes.
 pub type Reply<T> = tokio::sync::oneshot::Sender<Result<T, StoreError>>;
-
-/// One event to accept.
-#[derive(Debug)]
-pub struct EnqueueReq {
-    pub endpoint: String,
-    pub meta: Arc<EventMeta>,
-    pub body: Bytes,
-    /// The encoded record (made by the caller, off the writer thread).
-    pub record: Vec<u8>,
-    pub idempotency_key: Option<String>,
-    /// What a repeat of the key must match, computed (off the writer thread) when a key is given.
-    pub fingerprint: Option<[u8; 32]>,
-}
-
-impl EnqueueReq {
-    /// Builds the request, encoding the record.
-    pub fn new(
-        endpoint: String,
-        meta: EventMeta,
-        body: Bytes,
-        idempotency_key: Option<String>,
-    ) -> Result<Self, record::RecordError> {
-        let record = record::encode(&meta, &body)?;
-        let fingerprint = idempotency_key.as_ref().map(|_| {
-            crate::model::request_fingerprint(&meta.content_type, meta.event_type.as_deref(), &body)
-        });
-        Ok(Self {
-            endpoint,
-            meta: Arc::new(meta),
-            body,
-            record,
-            idempotency_key,
-            fingerprint,
-        })
-    }
-}
-
-/// An accepted event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnqueueOk {
-    pub id: String,
-    pub seq: u64,
-    /// The `Idempotency-Key` was seen before; this is the original event.
-    pub duplicate: bool,
-}
-
-/// The result of an attempt, for the journal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProgressOutcome {
-    Delivered,
-    /// Still pending (will be retried or probed).
-    Pending,
-    Dead {
-        reason: String,
-    },
-}
-
-/// An attempt result from the scheduler.
-#[derive(Debug, Clone)]
-pub struct ProgressUpdate {
-    pub endpoint: Arc<str>,
-    pub seq: u64,
-    pub attempt: AttemptRecord,
-    pub progress: EventProgress,
-    pub outcome: ProgressOutcome,
-    /// `Some(true)` when this attempt put the endpoint down, `Some(false)` when it brought it
-    /// back, persisted with the attempt.
-    pub down: Option<bool>,
-}
 
 /// Work for the writer.
 #[derive(Debug)]
@@ -163,8 +95,10 @@ pub enum Op {
         seq: u64,
         why: String,
     },
-    /// A durable commit barrier (used at shutdown).
+    /// A durable commit barrier.
     Sync(Reply<()>),
+    /// A durable commit, then the writer stops (at shutdown); later ops get `Stopped`.
+    Stop(Reply<()>),
 }
 
 impl Op {
@@ -188,21 +122,6 @@ impl Op {
     }
 }
 
-/// What the scheduler learns after a commit.
-#[derive(Debug, Clone)]
-pub enum Notice {
-    Enqueued {
-        endpoint: Arc<str>,
-        event: QueuedEvent,
-    },
-    EndpointUpserted(EndpointRecord),
-    EndpointDeleted(String),
-    Replayed {
-        endpoint: Arc<str>,
-        event: QueuedEvent,
-    },
-}
-
 /// A cloneable handle that sends ops to the writer thread.
 #[derive(Clone)]
 pub struct Writer {
@@ -213,7 +132,7 @@ impl Writer {
     /// Starts the writer thread.
     pub fn spawn(
         db: DbHandle,
-        notify: Box<dyn Fn(Notice) + Send>,
+        notify: NoticeSink,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let endpoints = db
             .endpoints()?
@@ -228,7 +147,7 @@ impl Writer {
             lazy_since: None,
             broken: false,
             last_prune: None,
-            ids: crate::ids::IdGen::new(),
+            ids: crate::core::ids::IdGen::new(),
         };
         let handle = std::thread::Builder::new()
             .name("courier-writer".into())
@@ -347,7 +266,7 @@ struct Batch {
 struct WriterState {
     db: DbHandle,
     endpoints: HashMap<String, EndpointRecord>,
-    notify: Box<dyn Fn(Notice) + Send>,
+    notify: NoticeSink,
     /// When the oldest non-durable commit not yet covered by a durable one was made: the next
     /// commit after `LAZY_SYNC` from then is durable, however busy the writer is.
     lazy_since: Option<Instant>,
@@ -355,7 +274,7 @@ struct WriterState {
     broken: bool,
     last_prune: Option<Instant>,
     /// Ids for dead letters whose own record is too corrupt to give one.
-    ids: crate::ids::IdGen,
+    ids: crate::core::ids::IdGen,
 }
 
 /// Which storage error a redb call produced.
@@ -381,11 +300,13 @@ impl WriterState {
                     Err(_) => break,
                 }
             };
+            let mut stop = matches!(first, Op::Stop(_));
             let mut weight = first.weight();
             let mut ops = vec![first];
-            while ops.len() < MAX_BATCH_OPS && weight < MAX_BATCH_BYTES {
+            while !stop && ops.len() < MAX_BATCH_OPS && weight < MAX_BATCH_BYTES {
                 match rx.try_recv() {
                     Ok(op) => {
+                        stop = matches!(op, Op::Stop(_));
                         weight += op.weight();
                         ops.push(op);
                     }
@@ -393,6 +314,9 @@ impl WriterState {
                 }
             }
             self.process(ops, sync_due(self.lazy_since, Instant::now()));
+            if stop {
+                break;
+            }
         }
         if self.lazy_since.is_some() {
             self.process(Vec::new(), true);
@@ -441,10 +365,10 @@ impl WriterState {
                     self.lazy_since.or(Some(started))
                 };
                 let accepted: usize = batch.finished.iter().map(Finished::accepted).sum();
-                metrics::histogram!("courier_writer_batch_ops").record(n_ops as f64);
-                metrics::histogram!("courier_writer_commit_seconds")
+                metrics::histogram!(crate::telemetry::BATCH_OPS).record(n_ops as f64);
+                metrics::histogram!(crate::telemetry::COMMIT_SECONDS)
                     .record(started.elapsed().as_secs_f64());
-                metrics::counter!("courier_events_accepted_total").increment(accepted as u64);
+                metrics::counter!(crate::telemetry::EVENTS_ACCEPTED).increment(accepted as u64);
                 for n in batch.notices {
                     (self.notify)(n);
                 }
@@ -454,7 +378,7 @@ impl WriterState {
             }
             Err(e) => {
                 tracing::error!(error = %e, ops = n_ops, "commit failed; batch not applied");
-                metrics::counter!("courier_writer_commit_failures_total").increment(1);
+                metrics::counter!(crate::telemetry::COMMIT_FAILURES).increment(1);
                 for (id, old) in batch.undo {
                     match old {
                         Some(r) => self.endpoints.insert(id, r),
@@ -665,7 +589,7 @@ impl WriterState {
             Op::Quarantine { endpoint, seq, why } => {
                 self.quarantine(t, &endpoint, seq, &why, now, batch)?
             }
-            Op::Sync(reply) => batch.finished.push(Finished::Unit(reply, Ok(()))),
+            Op::Sync(reply) | Op::Stop(reply) => batch.finished.push(Finished::Unit(reply, Ok(()))),
         }
         Ok(())
     }
@@ -839,7 +763,7 @@ impl WriterState {
             t.dead_records
                 .insert(meta.id.as_str(), bytes.as_slice())
                 .map_err(se)?;
-            metrics::counter!("courier_dead_letters_total", "reason" => "ENDPOINT_DELETED")
+            metrics::counter!(crate::telemetry::DEAD_LETTERS, crate::telemetry::REASON => "ENDPOINT_DELETED")
                 .increment(1);
         }
         t.events
@@ -1013,7 +937,7 @@ fn fail_ops(ops: Vec<Op>, e: &StoreError) {
             Op::Purge { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::PutChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::DeleteChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
-            Op::Sync(reply) => reply.send(Err(e.clone())).map_err(drop),
+            Op::Sync(reply) | Op::Stop(reply) => reply.send(Err(e.clone())).map_err(drop),
             Op::Progress(_) | Op::Quarantine { .. } => Ok(()),
         };
     }

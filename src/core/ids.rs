@@ -25,7 +25,7 @@ impl IdGen {
     /// Seeds from the process's random hasher keys.
     pub fn new() -> Self {
         let mut h = RandomState::new().build_hasher();
-        h.write_u64(crate::timefmt::now_ms());
+        h.write_u64(crate::core::timefmt::now_ms());
         let r = h.finish();
         Self {
             prefix: (r >> 48) as u16,

@@ -77,7 +77,7 @@ impl WriterState {
         let id = dl.event_id.as_str();
         t.dead.insert(id, encode(&dl).as_slice()).map_err(se)?;
         t.dead_records.insert(id, bytes).map_err(se)?;
-        metrics::counter!("courier_dead_letters_total", "reason" => RECORD_CORRUPT).increment(1);
+        metrics::counter!(crate::telemetry::DEAD_LETTERS, crate::telemetry::REASON => RECORD_CORRUPT).increment(1);
         Ok(())
     }
 }

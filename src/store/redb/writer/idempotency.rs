@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use redb::ReadableTable;
 
-use super::{EnqueueReq, IDEMPOTENCY_TTL_MS, Tables, se};
+use super::{Tables, se};
 use crate::model::IdempotentHit;
 use crate::store::StoreError;
+use crate::store::{EnqueueReq, IDEMPOTENCY_TTL_MS};
 
 /// The live (unexpired) remembered request for `req`'s `Idempotency-Key`, if any.
 pub(super) fn remembered(

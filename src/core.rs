@@ -1,0 +1,11 @@
+//! Pure policy: no clock, socket, file or store inside. Everything here takes `now`, attempt
+//! numbers and bytes as arguments and returns values, so it is unit-tested without waiting.
+
+pub mod duration;
+pub mod ids;
+pub mod ratelimit;
+pub mod record;
+pub mod retry;
+pub mod secret;
+pub mod signing;
+pub mod timefmt;

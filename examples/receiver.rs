@@ -11,8 +11,7 @@
 //! optional `"path":"/x"` for a per-path override, `"count":N` for only the next N requests,
 //! `"clear_paths":true`). `GET URL/_deliveries` returns the record as JSON (`DELETE` clears it).
 
-#[path = "../tests/support/receiver.rs"]
-mod receiver;
+use testkit::receiver;
 
 use std::io::Write;
 use std::net::SocketAddr;

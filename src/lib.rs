@@ -12,6 +12,7 @@
 pub mod api;
 pub mod body;
 pub mod cli;
+pub mod client;
 pub mod codes;
 pub mod config;
 pub mod core;

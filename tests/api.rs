@@ -1,7 +1,6 @@
 //! Black-box tests of the API contract, the CLI and the process, against the real binary.
 
-#[path = "support/daemon.rs"]
-mod daemon;
+use testkit::daemon;
 
 use std::process::Command;
 use std::time::Duration;

@@ -2,8 +2,7 @@
 //! against the real binary: an update keeps every setting it does not name (secrets and
 //! passwords included), and only `--clear-secret` / `--clear-password` remove them.
 
-#[path = "support/daemon.rs"]
-mod daemon;
+use testkit::daemon;
 
 use std::process::Command;
 

@@ -7,10 +7,7 @@
 //!
 //! `COURIER_CRASH_KILLS` sets the number of kills (default 5); `scripts/crash-loop.sh` runs 50.
 
-#[path = "support/daemon.rs"]
-mod daemon;
-#[path = "support/receiver.rs"]
-mod receiver;
+use testkit::{daemon, receiver};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -1,10 +1,7 @@
 //! Black-box regressions of defects found by trying Courier as a new user and as a hostile one:
 //! each test names the defect it pins down and runs the real binary.
 
-#[path = "support/daemon.rs"]
-mod daemon;
-#[path = "support/receiver.rs"]
-mod receiver;
+use testkit::{daemon, receiver};
 
 use std::process::Command;
 use std::time::Duration;

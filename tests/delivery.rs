@@ -1,10 +1,7 @@
 //! Black-box delivery tests: the real binary delivering to real receivers on 127.0.0.1, plain
 //! HTTP and HTTPS with a throwaway CA. Timing tolerances hold on a loaded 2-core machine.
 
-#[path = "support/daemon.rs"]
-mod daemon;
-#[path = "support/receiver.rs"]
-mod receiver;
+use testkit::{daemon, receiver};
 
 use std::time::Duration;
 

@@ -4,10 +4,7 @@
 //! the mount is allowed; where neither is possible it says so in one line and passes, except
 //! under CI, where it fails.
 
-#[path = "support/daemon.rs"]
-mod daemon;
-#[path = "support/receiver.rs"]
-mod receiver;
+use testkit::{daemon, receiver};
 
 use std::collections::HashSet;
 use std::io::Write;

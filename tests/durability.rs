@@ -1,10 +1,7 @@
 //! Black-box durability tests: a graceful restart and a kill -9 right after a burst of 202s
 //! lose nothing. Redelivery is allowed; loss is not.
 
-#[path = "support/daemon.rs"]
-mod daemon;
-#[path = "support/receiver.rs"]
-mod receiver;
+use testkit::{daemon, receiver};
 
 use std::collections::HashSet;
 use std::sync::Arc;

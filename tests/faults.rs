@@ -1,10 +1,7 @@
 //! Black-box fault classes: each fault the receiver can inject is named correctly by the real
 //! binary and handled as the contract says.
 
-#[path = "support/daemon.rs"]
-mod daemon;
-#[path = "support/receiver.rs"]
-mod receiver;
+use testkit::{daemon, receiver};
 
 use std::time::Duration;
 

@@ -1,10 +1,7 @@
 //! A frozen daemon (SIGSTOP … SIGCONT) does not turn an attempt the receiver already answered
 //! into a timeout and a duplicate: the time the process was not running is not the attempt's.
 
-#[path = "support/daemon.rs"]
-mod daemon;
-#[path = "support/receiver.rs"]
-mod receiver;
+use testkit::{daemon, receiver};
 
 use std::process::Command;
 use std::time::{Duration, Instant};

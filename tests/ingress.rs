@@ -1,10 +1,7 @@
 //! Black-box tests of the inbound webhook ingress: channels, HMAC verification, payload
 //! validation, the per-channel rate limit, and delivery of accepted messages.
 
-#[path = "support/daemon.rs"]
-mod daemon;
-#[path = "support/receiver.rs"]
-mod receiver;
+use testkit::{daemon, receiver};
 
 use std::time::Duration;
 

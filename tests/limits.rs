@@ -3,8 +3,7 @@
 //! refusal made before the body was read — and draining a refused body is bounded in bytes and
 //! in time.
 
-#[path = "support/daemon.rs"]
-mod daemon;
+use testkit::daemon;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -1,8 +1,7 @@
 //! Black-box tests of start-up and stop against the real binary: what the daemon does with the
 //! socket path, and that a failed start leaves no socket and no new data dir behind.
 
-#[path = "support/daemon.rs"]
-mod daemon;
+use testkit::daemon;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -1,184 +1,93 @@
-//! Shared plumbing of the benchmark examples: a keep-alive HTTP/1.1 client over TCP or a Unix
-//! socket, the `courier` release binary as a child process (with cleanup), percentiles, and
-//! small argument helpers. Included with `#[path = "common/mod.rs"] mod common;`.
-#![allow(dead_code)]
+//! Shared plumbing of the benchmark tools in `bench/`: an admin client that reconnects (over
+//! [`courier::client`]), the `courier` release binary as a child process (with cleanup),
+//! percentiles, and small argument and `/proc` helpers.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use courier::client::{Client, Error, Target};
+use hyper::Method;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use courier::views::EndpointUpdate;
 
-/// Where the API is.
-#[derive(Debug, Clone)]
-pub enum Target {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
+/// The repository's root directory (where `target/` and `src/` are).
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Tcp(a) => write!(f, "tcp://{a}"),
-            Target::Unix(p) => write!(f, "unix:{}", p.display()),
+/// Runs `$call` (an expression using the client `$c`) and, when its connection broke off, once
+/// more on a new connection.
+macro_rules! retried {
+    ($api:ident, |$c:ident| $call:expr) => {{
+        let $c = &mut $api.client;
+        match $call.await {
+            Err(Error::Transport(e)) if e.outcome_unknown() => {
+                eprintln!("api: {e}; reconnecting");
+                $api.client.disconnect();
+                let $c = &mut $api.client;
+                $call.await.map_err(io::Error::other)
+            }
+            r => r.map_err(io::Error::other),
         }
-    }
+    }};
 }
 
-/// One keep-alive HTTP/1.1 connection (the driver runs in a spawned task).
-pub type Sender = SendRequest<Full<Bytes>>;
-
-/// Opens a connection.
-pub async fn connect(t: &Target) -> io::Result<Sender> {
-    match t {
-        Target::Tcp(a) => {
-            let s = tokio::net::TcpStream::connect(a).await?;
-            s.set_nodelay(true)?;
-            handshake(s).await
-        }
-        Target::Unix(p) => handshake(tokio::net::UnixStream::connect(p).await?).await,
-    }
-}
-
-async fn handshake<S>(s: S) -> io::Result<Sender>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
-        .await
-        .map_err(io::Error::other)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// Sends one request on `sender` and reads the whole answer.
-pub async fn send(
-    sender: &mut Sender,
-    method: Method,
-    path: &str,
-    content_type: Option<&str>,
-    body: Bytes,
-) -> io::Result<(u16, Bytes)> {
-    let mut b = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(hyper::header::HOST, "localhost");
-    if let Some(ct) = content_type {
-        b = b.header(hyper::header::CONTENT_TYPE, ct);
-    }
-    let req = b.body(Full::new(body)).map_err(io::Error::other)?;
-    sender.ready().await.map_err(io::Error::other)?;
-    let resp = sender.send_request(req).await.map_err(io::Error::other)?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(io::Error::other)?
-        .to_bytes();
-    Ok((status, body))
-}
-
-/// A small admin client on one connection, reconnecting when the connection went away.
+/// The admin calls of the benchmarks on one keep-alive connection; a call whose connection
+/// broke off is retried once on a new one.
 pub struct Api {
-    target: Target,
-    sender: Option<Sender>,
+    client: Client,
 }
 
 impl Api {
     pub fn new(target: Target) -> Api {
         Api {
-            target,
-            sender: None,
+            client: Client::new(target),
         }
     }
 
-    /// `(status, JSON or Null)`.
-    pub async fn call(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: &str,
-    ) -> io::Result<(u16, Value)> {
-        let (s, raw) = self
-            .raw(method, path, Bytes::copy_from_slice(body.as_bytes()))
-            .await?;
-        Ok((s, serde_json::from_slice(&raw).unwrap_or(Value::Null)))
+    /// The underlying client.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
     }
 
-    pub async fn raw(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Bytes,
-    ) -> io::Result<(u16, Bytes)> {
-        for attempt in 0..2 {
-            if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-                self.sender = Some(connect(&self.target).await?);
-            }
-            let Some(sender) = self.sender.as_mut() else {
-                continue;
-            };
-            let ct = (!body.is_empty()).then_some("application/json");
-            match send(sender, method.clone(), path, ct, body.clone()).await {
-                Ok(r) => return Ok(r),
-                Err(e) if attempt == 0 => {
-                    self.sender = None;
-                    eprintln!("api: {e}; reconnecting");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(io::Error::other("unreachable"))
-    }
-
-    /// Like `call` but a non-2xx answer is an error.
-    pub async fn ok(&mut self, method: Method, path: &str, body: &str) -> io::Result<Value> {
-        let (s, v) = self.call(method.clone(), path, body).await?;
-        if (200..300).contains(&s) {
-            Ok(v)
-        } else {
-            Err(io::Error::other(format!("{method} {path}: HTTP {s} {v}")))
-        }
+    /// One raw call (`Content-Type: application/json` when there is a body): `(status, body)`.
+    pub async fn raw(&mut self, method: Method, path: &str, body: Bytes) -> io::Result<(u16, Bytes)> {
+        let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+        let headers: &[_] = if body.is_empty() { &[] } else { &json };
+        let a = retried!(self, |c| async {
+            c.call(method.clone(), path, headers, body.clone())
+                .await
+                .map_err(Error::from)
+        })?;
+        Ok((a.status.as_u16(), a.body))
     }
 
     /// Creates (or updates) `id` pointing at `url` with max_in_flight 1.
     pub async fn put_endpoint(&mut self, id: &str, url: &str) -> io::Result<()> {
-        let body = serde_json::json!({"url": url, "max_in_flight": 1}).to_string();
-        self.ok(Method::PUT, &format!("/v1/endpoints/{id}"), &body)
-            .await
-            .map(drop)
+        let update = EndpointUpdate {
+            url: Some(url.to_owned()),
+            max_in_flight: Some(1),
+            ..EndpointUpdate::default()
+        };
+        retried!(self, |c| c.put_endpoint(id, &update)).map(drop)
     }
 
     pub async fn set_paused(&mut self, id: &str, paused: bool) -> io::Result<()> {
-        let action = if paused { "pause" } else { "resume" };
-        self.ok(Method::POST, &format!("/v1/endpoints/{id}/{action}"), "")
-            .await
-            .map(drop)
+        if paused {
+            retried!(self, |c| c.pause_endpoint(id)).map(drop)
+        } else {
+            retried!(self, |c| c.resume_endpoint(id)).map(drop)
+        }
     }
 
     pub async fn backlog(&mut self, id: &str) -> io::Result<u64> {
-        let v = self
-            .ok(Method::GET, &format!("/v1/endpoints/{id}"), "")
-            .await?;
-        v["backlog"]
-            .as_u64()
-            .ok_or_else(|| io::Error::other(format!("no backlog in {v}")))
+        retried!(self, |c| c.endpoint(id)).map(|v| v.backlog)
     }
 
     /// The `courier_writer_*` lines of `/metrics`, for evidence in reports.
     pub async fn writer_metrics(&mut self) -> io::Result<String> {
-        let (_, raw) = self.raw(Method::GET, "/metrics", Bytes::new()).await?;
-        let text = String::from_utf8_lossy(&raw);
+        let text = retried!(self, |c| c.metrics())?;
         Ok(text
             .lines()
             .filter(|l| {
@@ -195,10 +104,7 @@ pub fn courier_bin() -> PathBuf {
     std::env::var_os("COURIER_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/target/release/courier"
-            ))
+            Path::new(ROOT).join("target/release/courier")
         })
 }
 
@@ -280,9 +186,7 @@ impl Daemon {
                     self.dir.join("daemon.log").display()
                 )));
             }
-            if let Ok(mut s) = connect(&Target::Unix(self.socket.clone())).await
-                && let Ok((200, _)) = send(&mut s, Method::GET, "/readyz", None, Bytes::new()).await
-            {
+            if let Ok(true) = Client::unix(&self.socket).readyz().await {
                 return Ok(started.elapsed());
             }
             if started.elapsed() > timeout {
@@ -419,7 +323,7 @@ pub fn result_line(pairs: &[(&str, String)]) -> String {
 
 /// The current commit of the work tree (for reports), `-dirty` when src/ has changes.
 pub fn tree_version() -> String {
-    let dir = env!("CARGO_MANIFEST_DIR");
+    let dir = ROOT;
     let head = Command::new("git")
         .args(["-C", dir, "rev-parse", "--short", "HEAD"])
         .output()

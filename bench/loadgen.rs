@@ -11,8 +11,7 @@
 //! `--duration` (default 10 s), whichever comes first. Prints accepted events/s, errors by
 //! status and code, request latency percentiles (µs), and a `RESULT key=value …` line.
 
-#[path = "common/mod.rs"]
-mod common;
+use testkit::bench as common;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,8 +21,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
-use common::{Api, Target, pct, unix_us};
+use common::{Api, pct, unix_us};
+use courier::client::{Client, Target, TransportKind};
 use hyper::Method;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Courier intake load generator")]
@@ -114,7 +115,7 @@ fn main() {
 
 async fn run(args: Args) -> Result<(), String> {
     let target = match (&args.http, &args.socket) {
-        (Some(a), None) => Target::Tcp(*a),
+        (Some(a), None) => Target::Tcp(a.to_string()),
         (None, Some(p)) => Target::Unix(p.clone()),
         _ => return Err("give --http ADDR or --socket PATH".into()),
     };
@@ -371,7 +372,9 @@ async fn producer(
         .rate
         .map(|r| Duration::from_secs_f64(args.producers as f64 / (r / per_req as f64)));
     let mut next_at = interval.map(|iv| start + iv.mul_f64(p as f64 / args.producers as f64));
-    let mut sender: Option<common::Sender> = None;
+    let content_type = [(CONTENT_TYPE, HeaderValue::from_static(content_type))];
+    // One keep-alive connection, opened again after it broke.
+    let mut client = Client::new(target);
     let mut n: usize = p;
     loop {
         if let Some(at) = next_at {
@@ -386,10 +389,14 @@ async fn producer(
         if claimed.fetch_add(1, Ordering::Relaxed) >= budget {
             break;
         }
-        if sender.as_ref().is_none_or(|s| s.is_closed()) {
-            match tokio::time::timeout_at(deadline.into(), common::connect(&target)).await {
-                Ok(Ok(s)) => sender = Some(s),
+        if !client.is_connected() {
+            match tokio::time::timeout_at(deadline.into(), client.connect()).await {
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => {
+                    let e = match e.kind {
+                        TransportKind::Unreachable(why) | TransportKind::Lost(why) => why,
+                        _ => e.to_string(),
+                    };
                     *st.errors.entry(format!("connect: {e}")).or_default() += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -397,7 +404,6 @@ async fn producer(
                 Err(_) => break,
             }
         }
-        let Some(s) = sender.as_mut() else { continue };
         let path = if args.batch.is_some() {
             batch_path.clone()
         } else {
@@ -406,7 +412,10 @@ async fn producer(
         n += 1;
         let sent = Instant::now();
         let sent_us = if want_ids { unix_us() } else { 0 };
-        let r = common::send(s, Method::POST, &path, Some(content_type), body.clone()).await;
+        let r = client
+            .call(Method::POST, &path, &content_type, body.clone())
+            .await
+            .map(|a| (a.status.as_u16(), a.body));
         let done = Instant::now();
         st.requests += 1;
         st.last_done = Some(done);
@@ -432,8 +441,12 @@ async fn producer(
                 *st.errors.entry(format!("{status} {code}")).or_default() += 1;
             }
             Err(e) => {
+                let e = match e.kind {
+                    TransportKind::Lost(why) => why,
+                    _ => e.to_string(),
+                };
                 *st.errors.entry(format!("io: {e}")).or_default() += 1;
-                sender = None;
+                client.disconnect();
             }
         }
     }

@@ -1,17 +1,56 @@
-//! Runs the real `courier` binary for black-box tests and talks to it over its Unix socket.
-#![allow(dead_code)]
+//! Runs the real `courier` binary for black-box tests and talks to it over its Unix socket
+//! (and TCP) through [`courier::client`], one connection per request.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
+use courier::client::{Client, TransportKind};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::Method;
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_courier");
+/// The `courier` binary of the build under test: `Command::new(BIN)`.
+pub const BIN: Bin = Bin;
+
+/// Where the `courier` binary is: `CARGO_BIN_EXE_courier` when set, else next to the test
+/// executable's `deps/` directory (where cargo builds it before running integration tests).
+#[derive(Debug, Clone, Copy)]
+pub struct Bin;
+
+impl Bin {
+    pub fn path(&self) -> &'static Path {
+        static PATH: OnceLock<PathBuf> = OnceLock::new();
+        PATH.get_or_init(|| {
+            if let Some(p) = std::env::var_os("CARGO_BIN_EXE_courier") {
+                return PathBuf::from(p);
+            }
+            let exe = std::env::current_exe().expect("path of the test executable");
+            let mut dir = exe.parent().expect("directory of the test executable");
+            if dir.ends_with("deps") || dir.ends_with("examples") {
+                dir = dir.parent().expect("target profile directory");
+            }
+            let bin = dir.join(format!("courier{}", std::env::consts::EXE_SUFFIX));
+            assert!(bin.exists(), "no courier binary at {}", bin.display());
+            bin
+        })
+    }
+}
+
+impl AsRef<OsStr> for Bin {
+    fn as_ref(&self) -> &OsStr {
+        self.path().as_os_str()
+    }
+}
+
+impl AsRef<Path> for Bin {
+    fn as_ref(&self) -> &Path {
+        self.path()
+    }
+}
 
 /// A running daemon in its own temporary directory.
 pub struct Daemon {
@@ -251,7 +290,7 @@ impl Drop for Daemon {
     }
 }
 
-/// One HTTP/1.1 request over a Unix socket.
+/// One HTTP/1.1 request over a Unix socket, on a connection of its own.
 pub async fn request(
     socket: &Path,
     method: &str,
@@ -259,33 +298,28 @@ pub async fn request(
     body: Option<Bytes>,
     headers: &[(&str, &str)],
 ) -> Result<Answer, String> {
-    let stream = tokio::net::UnixStream::connect(socket)
-        .await
-        .map_err(|e| format!("connect {}: {e}", socket.display()))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut b = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost");
+    let method = Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut named = Vec::with_capacity(headers.len());
     for (k, v) in headers {
-        b = b.header(*k, *v);
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(v).map_err(|e| e.to_string())?;
+        named.push((name, value));
     }
-    let req = b
-        .body(Full::new(body.unwrap_or_default()))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let raw = resp
-        .into_body()
-        .collect()
+    let answer = Client::unix(socket)
+        .call(method, path, &named, body.unwrap_or_default())
         .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
+        .map_err(|e| match e.kind {
+            TransportKind::Unreachable(why) => format!("connect {}: {why}", socket.display()),
+            TransportKind::Lost(why) | TransportKind::BadRequest(why) => why,
+            TransportKind::TimedOut(_) => e.to_string(),
+        })?;
+    let raw = answer.body;
     let json = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    Ok(Answer { status, json, raw })
+    Ok(Answer {
+        status: answer.status.as_u16(),
+        json,
+        raw,
+    })
 }
 
 /// A free TCP port on 127.0.0.1 (for `--listen` / `--ingress-listen`).
@@ -304,32 +338,29 @@ pub async fn post_tcp(
     body: &[u8],
     headers: &[(&str, String)],
 ) -> (u16, Option<String>, Value) {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
-    let mut b = Request::post(path).header("host", "localhost");
-    for (k, v) in headers {
-        b = b.header(*k, v.as_str());
-    }
-    let resp = tx
-        .send_request(
-            b.body(Full::new(Bytes::copy_from_slice(body)))
-                .expect("request"),
-        )
+    let named: Vec<(HeaderName, HeaderValue)> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                HeaderValue::from_str(v).expect("header value"),
+            )
+        })
+        .collect();
+    let mut client = Client::tcp(addr);
+    client.connect().await.expect("connect");
+    let answer = client
+        .call(Method::POST, path, &named, Bytes::copy_from_slice(body))
         .await
         .expect("answer");
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
+    let retry_after = answer
+        .headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let raw = resp.into_body().collect().await.expect("body").to_bytes();
     (
-        status,
+        answer.status.as_u16(),
         retry_after,
-        serde_json::from_slice(&raw).unwrap_or(Value::Null),
+        serde_json::from_slice(&answer.body).unwrap_or(Value::Null),
     )
 }

@@ -13,10 +13,8 @@
 //! target/release/examples/backlog_bench --events 1000000 --drain 200000
 //! ```
 
-#[path = "common/mod.rs"]
-mod common;
-#[path = "../tests/support/receiver.rs"]
-mod receiver;
+use testkit::bench as common;
+use testkit::receiver;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -10,8 +10,7 @@
 //! cargo run --release --example redb_baseline -- --producers 8 --batch 1000 --duration 10s
 //! ```
 
-#[path = "common/mod.rs"]
-mod common;
+use testkit::bench as common;
 
 use std::time::{Duration, Instant};
 

@@ -15,10 +15,8 @@
 //! target/release/examples/delivery_bench --latency --rate 2000 --duration 10s
 //! ```
 
-#[path = "common/mod.rs"]
-mod common;
-#[path = "../tests/support/receiver.rs"]
-mod receiver;
+use testkit::bench as common;
+use testkit::receiver;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,9 +25,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
-use common::{Daemon, Target, pct};
+use common::{Daemon, pct};
+use courier::client::{Client as ApiClient, Target};
 use http_body_util::{BodyExt, Full};
 use hyper::Method;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -469,7 +469,9 @@ async fn latency(args: Args) -> Result<(), String> {
         tasks.spawn(async move {
             let mut out: Vec<Sent> = Vec::new();
             let mut errors = 0u64;
-            let mut sender = common::connect(&target).await.map_err(|e| e.to_string())?;
+            let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+            let mut api = ApiClient::new(target);
+            api.connect().await.map_err(|e| e.to_string())?;
             let mut at = start + interval.mul_f64(p as f64 / producers as f64);
             while at < deadline {
                 tokio::time::sleep_until(at.into()).await;
@@ -479,14 +481,15 @@ async fn latency(args: Args) -> Result<(), String> {
                 let ep = &ids[ep_idx];
                 let body = Bytes::from(common::event_body(k, body_bytes));
                 let sent = Instant::now();
-                let r = common::send(
-                    &mut sender,
-                    Method::POST,
-                    &format!("/v1/endpoints/{ep}/events"),
-                    Some("application/json"),
-                    body,
-                )
-                .await;
+                let r = api
+                    .call(
+                        Method::POST,
+                        &format!("/v1/endpoints/{ep}/events"),
+                        &json,
+                        body,
+                    )
+                    .await
+                    .map(|a| (a.status.as_u16(), a.body));
                 let acked = Instant::now();
                 match r {
                     Ok((202, raw)) => {
@@ -503,8 +506,8 @@ async fn latency(args: Args) -> Result<(), String> {
                     }
                     _ => {
                         errors += 1;
-                        if sender.is_closed() {
-                            sender = common::connect(&target).await.map_err(|e| e.to_string())?;
+                        if !api.is_connected() {
+                            api.connect().await.map_err(|e| e.to_string())?;
                         }
                     }
                 }

@@ -4,6 +4,12 @@
 //!
 //! Optional fields that the contract shows as `null` are `Option`s serialized as `null` (never
 //! skipped), so a view's JSON is the same whatever its values.
+//!
+//! The views an operator reads whole (`endpoint show`, `dlq show`) keep the fields this build
+//! does not know in `extra` (always empty on the server), so a CLI older than its daemon still
+//! shows every field.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +42,9 @@ pub struct EndpointView {
     pub last_error: Option<ErrorView>,
     pub created_at: String,
     pub updated_at: String,
+    /// Fields of a newer daemon that this build does not know (empty when serialized here).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// `GET /v1/endpoints`.
@@ -137,6 +146,9 @@ pub struct DeadLetterDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_error: Option<String>,
     pub history: Vec<AttemptView>,
+    /// Fields of a newer daemon that this build does not know (empty when serialized here).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// `POST /v1/dead-letters/{id}/replay`.
@@ -240,12 +252,20 @@ mod tests {
             payload_base64: None,
             record_error: None,
             history: vec![],
+            extra: BTreeMap::new(),
         };
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["id"], "evt");
         assert_eq!(v["event_type"], serde_json::Value::Null);
         assert!(v.get("payload_base64").is_none());
-        let back: DeadLetterDetail = serde_json::from_value(v).unwrap();
+        let back: DeadLetterDetail = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(back, d);
+        // A field of a newer daemon lands in `extra`, not in the summary's fields.
+        let mut newer = v;
+        newer["zz_new_field"] = serde_json::json!(7);
+        let back: DeadLetterDetail = serde_json::from_value(newer).unwrap();
+        assert_eq!(back.extra.len(), 1, "{:?}", back.extra);
+        assert_eq!(back.extra["zz_new_field"], 7);
+        assert_eq!(back.summary, d.summary);
     }
 }

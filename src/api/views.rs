@@ -48,6 +48,7 @@ pub fn endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> Endpoint
         last_error: rt.and_then(|v| v.last_error.as_ref()).map(error_view),
         created_at: rfc3339(rec.created_ms),
         updated_at: rfc3339(rec.updated_ms),
+        extra: Default::default(),
     }
 }
 
@@ -96,6 +97,7 @@ pub fn dead_letter_detail(d: &DeadLetter, rec: &StoredRecord) -> DeadLetterDetai
                 payload_base64,
                 record_error: None,
                 history,
+                extra: Default::default(),
             }
         }
         StoredRecord::Corrupt { raw, why } => DeadLetterDetail {
@@ -107,6 +109,7 @@ pub fn dead_letter_detail(d: &DeadLetter, rec: &StoredRecord) -> DeadLetterDetai
             payload_base64: Some(super::http::to_base64(raw)),
             record_error: Some(why.clone()),
             history,
+            extra: Default::default(),
         },
     }
 }

@@ -238,7 +238,34 @@ pub fn render_endpoint(v: &EndpointView) -> String {
     last_error_line(&mut out, v.last_error.as_ref());
     let _ = writeln!(out, "created_at: {}", one_line(&v.created_at));
     let _ = writeln!(out, "updated_at: {}", one_line(&v.updated_at));
+    extra_lines(&mut out, &v.extra);
     out
+}
+
+/// Fields of a newer daemon that this build does not know, after the known ones, by name.
+fn extra_lines(out: &mut String, extra: &std::collections::BTreeMap<String, serde_json::Value>) {
+    for (key, v) in extra {
+        let _ = writeln!(out, "{}: {}", one_line(key), scalar(v));
+    }
+}
+
+/// A JSON value on one line: `-` for null, lists of scalars joined with `, `.
+fn scalar(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => one_line(s),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => {
+            if items.is_empty() {
+                "(none)".to_owned()
+            } else {
+                items.iter().map(scalar).collect::<Vec<_>>().join(", ")
+            }
+        }
+        other => one_line(&other.to_string()),
+    }
 }
 
 /// One channel view as `key: value` lines.
@@ -272,6 +299,7 @@ pub fn render_dead_letter(v: &DeadLetterDetail) -> String {
     if let Some(why) = &v.record_error {
         let _ = writeln!(out, "record_error: {}", one_line(why));
     }
+    extra_lines(&mut out, &v.extra);
     if v.history.is_empty() {
         out.push_str("history: (none)\n");
     } else {

@@ -48,6 +48,7 @@ fn endpoint(id: &str, url: &str, state: &str, backlog: u64, in_flight: u32) -> E
         last_error: None,
         created_at: "T1".into(),
         updated_at: "T2".into(),
+        extra: Default::default(),
     }
 }
 
@@ -160,12 +161,14 @@ fn endpoint_view() {
     let mut v = endpoint("acme", "https://a.io/h", "active", 0, 0);
     v.secret_set = true;
     v.last_error = Some(error_view("CONNECT", "refused", None, "T0"));
+    // A field of a newer daemon is shown too, after the known ones.
+    v.extra.insert("zz_new_field".into(), serde_json::json!(7));
     assert_eq!(
         render_endpoint(&v),
         "id: acme\nurl: https://a.io/h\nstate: active\nbacklog: 0\nin_flight: 0\n\
          max_in_flight: 1\ntimeout: 5s\nretry_schedule: 5s, 15s, 60s\nsecret: set\n\
          password: not set\nlast_error: CONNECT refused at T0\ncreated_at: T1\n\
-         updated_at: T2\n"
+         updated_at: T2\nzz_new_field: 7\n"
     );
     v.retry_schedule.clear();
     assert!(render_endpoint(&v).contains("\nretry_schedule: (none)\n"));
@@ -213,6 +216,7 @@ fn dead_letter(id: &str) -> DeadLetterDetail {
         payload_base64: None,
         record_error: None,
         history: vec![],
+        extra: Default::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod duration;
 pub mod ids;
+pub mod partition;
 pub mod ratelimit;
 pub mod record;
 pub mod retry;

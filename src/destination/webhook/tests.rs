@@ -226,7 +226,7 @@ async fn test_sends_a_signed_webhook_ping() {
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["type"], "webhook.ping");
     assert_eq!(v["id"], "evt_01PING");
-    assert_eq!(v["created_at"], "2026-11-21T06:49:06.123Z");
+    assert_eq!(v["created_at"], "2026-11-21T05:49:06.123Z");
     assert!(head.contains("x-happ-event: webhook.ping"), "{head}");
     assert!(head.contains("x-happ-event-id: evt_01ping"), "{head}");
     assert!(head.contains("x-happ-attempt: 1"), "{head}");

@@ -315,13 +315,17 @@ impl Scheduler {
 
     fn fire_timers(&mut self) {
         let now = self.now();
+        let mut due = Vec::new();
         while let Some(Reverse((t, _))) = self.timers.peek() {
             if *t > now {
                 break;
             }
-            if let Some(Reverse((t, id))) = self.timers.pop() {
-                self.step(&id, Input::Timer(t));
+            if let Some(Reverse(entry)) = self.timers.pop() {
+                due.push(entry);
             }
+        }
+        for (t, id) in due {
+            self.step(&id, Input::Timer(t));
         }
     }
 

@@ -100,10 +100,13 @@ fn attempt_timeout(c: &mut Criterion) {
     });
     g.bench_function("within_timeout", |bench| {
         bench.iter(|| {
-            rt.block_on(courier::deadline::within_timeout(timeout, async {
-                tokio::task::yield_now().await;
-                black_box(200u16)
-            }))
+            rt.block_on(courier::destination::deadline::within_timeout(
+                timeout,
+                async {
+                    tokio::task::yield_now().await;
+                    black_box(200u16)
+                },
+            ))
         })
     });
     g.finish();

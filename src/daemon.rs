@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::delivery::HttpTransport;
+use crate::destination::Destinations;
 use crate::ingress::{Channels, IngressState};
 use crate::intake::Intake;
 use crate::scheduler::{Scheduler, SchedulerConfig};
@@ -62,7 +62,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     // Everything that can be checked is checked, and the TCP ports are bound, before anything
     // is created on disk. What this start creates afterwards is removed again if it fails: a
     // new data dir by `created`, the socket by `OwnSocket` itself.
-    let transport = HttpTransport::new(cfg.ca_file.as_deref(), cfg.allow_http)
+    let destinations = Destinations::new(cfg.ca_file.as_deref(), cfg.allow_http)
         .map_err(|e| DaemonError::Config(e.to_string()))?;
     check_socket_path(&cfg.socket).await?;
     let tcp = bind_tcp(&cfg).await?;
@@ -80,7 +80,6 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         Box::new(move |n| notify_handle.notify(n)),
     )
     .map_err(|e| DaemonError::Runtime(format!("cannot open the journal: {e}")))?;
-    let db = journal.db().clone();
     let journal: Arc<dyn Journal> = Arc::new(journal);
     let endpoints = journal
         .endpoints()
@@ -103,8 +102,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
             retry_after_cap: cfg.retry_after_max,
         },
         journal.clone(),
-        db,
-        Arc::new(transport),
+        Arc::new(destinations),
         endpoints,
     );
     let sched_task = tokio::spawn(scheduler.run(sched_rx));

@@ -2,7 +2,7 @@
 //!
 //! The data path, in module order: [`api`] takes requests (Unix socket and TCP) → the
 //! [`store::Journal`] makes them durable (embedded backend: [`store::redb`], group commit) →
-//! [`scheduler`] decides what to send when → [`delivery`] performs signed HTTPS attempts →
+//! [`scheduler`] decides what to send when → a [`destination`] performs signed HTTPS attempts →
 //! results go back to the journal. Incoming webhooks from outside platforms enter through
 //! [`ingress`] and join the same path as producers' events. Pure policy lives in [`core`];
 //! the API's JSON shapes in [`views`], every stable code in [`codes`], every metric in
@@ -17,8 +17,7 @@ pub mod codes;
 pub mod config;
 pub mod core;
 pub mod daemon;
-pub mod deadline;
-pub mod delivery;
+pub mod destination;
 pub mod error;
 pub mod ingress;
 pub mod intake;

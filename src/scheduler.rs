@@ -1,225 +1,86 @@
-//! The scheduler: one task that owns every endpoint partition's state machine, a timer heap and
-//! the set of in-flight attempts. Idle and waiting partitions are plain data in a map — no task,
-//! no timer beyond one heap entry — so thousands of endpoints cost memory, not CPU.
-//!
-//! An event of a partition moves through
-//! `ready → in flight → delivered | waiting (backoff) → in flight … | dead`.
-//! At most `max_in_flight` events of a partition are *started* (in flight or waiting for a
-//! retry) at once; with 1, an event is not sent before every earlier one was delivered or
-//! dead-lettered (strict order). A dead letter caused by an endpoint failure puts the partition
-//! `down`: nothing is started until a probe (the oldest pending event, sent on a capped backoff)
-//! answers 2xx, and what waited is returned to `ready` so it drains in order afterwards.
-//!
-//! At most [`BUFFER`] pending events of a partition — the head of its queue — are kept in
-//! memory; the rest stay on disk and are read back in order as the buffer drains.
+//! The scheduler: one task that executes every endpoint partition's state machine
+//! ([`crate::core::partition`], where the delivery policy lives). It feeds each partition its
+//! inputs — the journal's notices, attempt results, timers, reads — and carries out the effects
+//! it answers: attempts go to the endpoint's [`Destination`] (one `JoinSet` entry each),
+//! results to the [`Journal`] (not awaited), timers to one heap, reads of spilled events to
+//! [`Journal::load_events`] (asynchronous: the scheduler never blocks on the store). Idle and
+//! waiting partitions are plain data in a map — no task, no timer beyond one heap entry — so
+//! thousands of endpoints cost memory, not CPU. Metrics are emitted here, via
+//! [`crate::telemetry`].
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderValue, Uri};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::core::retry::{self, RetryAction};
+use crate::core::partition::{Effect, Finish, Input, Partition, Pending, Policy};
 use crate::core::timefmt::now_ms;
-use crate::delivery::{AttemptOutcome, AttemptRequest, Transport};
-use crate::model::{AttemptRecord, EndpointRecord, ErrorInfo};
-use crate::store::redb::DbHandle;
-use crate::store::{Journal, Notice, ProgressOutcome, ProgressUpdate, QueuedEvent};
+use crate::destination::{Delivery, Destination, Factory, Outcome};
+use crate::model::{AttemptRecord, EndpointRecord, ErrorInfo, EventProgress};
+use crate::store::{
+    Journal, Loaded, Notice, ProgressOutcome, ProgressUpdate, QueuedEvent, StoreError,
+};
 
-/// Pending events held in memory per partition.
-pub const BUFFER: usize = 256;
+pub use crate::core::partition::BUFFER;
+pub use handle::{RuntimeView, SchedMsg, SchedulerConfig, SchedulerHandle};
 
-/// Scheduler settings.
-#[derive(Debug, Clone)]
-pub struct SchedulerConfig {
-    /// Longest `Retry-After` honoured.
-    pub retry_after_cap: Duration,
-}
+mod handle;
 
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        Self {
-            retry_after_cap: Duration::from_secs(300),
-        }
-    }
-}
-
-/// What an endpoint looks like right now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuntimeView {
-    pub id: String,
-    /// `active`, `paused` or `down`.
-    pub state: &'static str,
-    /// Events accepted and neither delivered nor dead-lettered (in flight included).
-    pub backlog: u64,
-    pub in_flight: u32,
-    pub last_error: Option<ErrorInfo>,
-}
-
-/// Messages to the scheduler.
-#[derive(Debug)]
-pub enum SchedMsg {
-    Notice(Notice),
-    Inspect {
-        id: Option<String>,
-        reply: oneshot::Sender<Vec<RuntimeView>>,
-    },
-    /// Stop starting attempts, let in-flight ones finish within `grace`, then answer.
-    Shutdown {
-        grace: Duration,
-        done: oneshot::Sender<()>,
-    },
-}
-
-/// A handle to the scheduler task.
-#[derive(Clone)]
-pub struct SchedulerHandle {
-    tx: mpsc::UnboundedSender<SchedMsg>,
-}
-
-impl SchedulerHandle {
-    /// Forwards a writer notice.
-    pub fn notify(&self, n: Notice) {
-        let _ = self.tx.send(SchedMsg::Notice(n));
-    }
-
-    /// Runtime views of one endpoint or all.
-    pub async fn inspect(&self, id: Option<String>) -> Vec<RuntimeView> {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(SchedMsg::Inspect { id, reply: tx }).is_err() {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
-    }
-
-    /// Drains in-flight attempts (bounded by `grace`) and stops.
-    pub async fn shutdown(&self, grace: Duration) {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(SchedMsg::Shutdown { grace, done: tx }).is_ok() {
-            let _ = rx.await;
-        }
-    }
-}
-
-/// Delivery settings of a partition, prepared once per config change.
-#[derive(Debug)]
-struct Target {
-    url: Uri,
-    secret: Option<Vec<u8>>,
-    authorization: Option<HeaderValue>,
-    timeout: Duration,
-    schedule: Vec<Duration>,
-    max_in_flight: usize,
-}
-
-impl Target {
-    fn from_record(rec: &EndpointRecord) -> Option<Self> {
-        let c = &rec.config;
-        let url: Uri = c.url.parse().ok()?;
-        Some(Self {
-            url,
-            secret: c.secret.as_ref().map(|s| s.expose().as_bytes().to_vec()),
-            authorization: c.password.as_ref().and_then(|p| {
-                let mut v = HeaderValue::from_str(&format!("Bearer {}", p.expose())).ok()?;
-                v.set_sensitive(true);
-                Some(v)
-            }),
-            timeout: Duration::from_millis(c.timeout_ms),
-            schedule: c
-                .retry_schedule_ms
-                .iter()
-                .map(|ms| Duration::from_millis(*ms))
-                .collect(),
-            max_in_flight: (c.max_in_flight.max(1)) as usize,
-        })
-    }
-}
-
-#[derive(Debug)]
-enum Phase {
-    InFlight,
-    Waiting(Instant),
-}
-
-#[derive(Debug)]
-struct Slot {
-    ev: QueuedEvent,
-    phase: Phase,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Down {
-    /// Probes that failed so far.
-    probes: u32,
-    next_at: Instant,
-}
-
-struct Partition {
+/// One endpoint: its state machine, its destination, what operators see.
+struct Part {
     id: Arc<str>,
-    target: Arc<Target>,
-    paused: bool,
-    down: Option<Down>,
-    /// Loaded, not started, by seq.
-    ready: BTreeMap<u64, QueuedEvent>,
-    /// Started: in flight or waiting for a retry.
-    active: BTreeMap<u64, Slot>,
-    /// Pending events with `seq >=` this are on disk but not loaded.
-    spilled: Option<u64>,
-    /// Highest seq ever put into `ready` from a notice or the disk.
-    loaded_upto: u64,
-    backlog: u64,
+    core: Partition<QueuedEvent>,
+    dest: Arc<dyn Destination>,
     last_error: Option<ErrorInfo>,
-    /// Earliest timer armed for this partition.
-    timer_at: Option<Instant>,
+    /// Tells this partition from an earlier one of the same id (a read's answer may outlive it).
+    epoch: u64,
 }
 
-impl Partition {
-    fn new(rec: &EndpointRecord, target: Target) -> Self {
-        let first_probe = retry::probe_delay(&target.schedule, 0);
-        Self {
-            id: Arc::from(rec.id.as_str()),
-            target: Arc::new(target),
-            paused: rec.paused,
-            // A restart keeps holding a down endpoint's backlog; probing starts afresh.
-            down: rec.down.then(|| Down {
-                probes: 0,
-                next_at: Instant::now() + first_probe,
-            }),
-            ready: BTreeMap::new(),
-            active: BTreeMap::new(),
-            spilled: (rec.pending > 0).then_some(0),
-            loaded_upto: rec.next_seq.saturating_sub(1),
-            backlog: rec.pending,
-            last_error: None,
-            timer_at: None,
-        }
-    }
-
-    fn in_flight(&self) -> u32 {
-        self.active
-            .values()
-            .filter(|s| matches!(s.phase, Phase::InFlight))
-            .count() as u32
-    }
-
+impl Part {
     fn view(&self) -> RuntimeView {
         RuntimeView {
             id: self.id.to_string(),
-            state: if self.paused {
+            state: if self.core.is_paused() {
                 "paused"
-            } else if self.down.is_some() {
+            } else if self.core.is_down() {
                 "down"
             } else {
                 "active"
             },
-            backlog: self.backlog,
-            in_flight: self.in_flight(),
+            backlog: self.core.backlog(),
+            in_flight: self.core.in_flight(),
             last_error: self.last_error.clone(),
         }
+    }
+}
+
+impl Pending for QueuedEvent {
+    type Snapshot = EventProgress;
+    type Attempt = AttemptRecord;
+
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn failures(&self) -> u32 {
+        self.progress.failures
+    }
+
+    fn begin_attempt(&mut self) -> u32 {
+        self.progress.attempts += 1;
+        self.progress.attempts
+    }
+
+    fn count_failure(&mut self) {
+        self.progress.failures += 1;
+    }
+
+    fn snapshot(&self) -> EventProgress {
+        self.progress.clone()
     }
 }
 
@@ -230,20 +91,32 @@ struct Done {
     attempt: u32,
     started_ms: u64,
     probe: bool,
-    outcome: AttemptOutcome,
+    outcome: Outcome,
+}
+
+/// What a read of spilled events hands back.
+struct LoadDone {
+    endpoint: Arc<str>,
+    epoch: u64,
+    from: u64,
+    limit: usize,
+    result: Result<Loaded, StoreError>,
 }
 
 /// The scheduler task's state.
 pub struct Scheduler {
     cfg: SchedulerConfig,
     journal: Arc<dyn Journal>,
-    /// Transitional: pending events are still read synchronously from here.
-    db: DbHandle,
-    transport: Arc<dyn Transport>,
-    parts: HashMap<Arc<str>, Partition>,
-    timers: BinaryHeap<Reverse<(Instant, Arc<str>)>>,
+    destinations: Arc<dyn Factory>,
+    parts: HashMap<Arc<str>, Part>,
+    /// Partition time is measured from here.
+    origin: Instant,
+    timers: BinaryHeap<Reverse<(Duration, Arc<str>)>>,
     inflight: JoinSet<Done>,
-    stopping: bool,
+    loads: JoinSet<LoadDone>,
+    /// Reused for every step's effects.
+    effects: Vec<Effect<QueuedEvent>>,
+    epochs: u64,
 }
 
 impl Scheduler {
@@ -254,23 +127,25 @@ impl Scheduler {
         (SchedulerHandle { tx }, rx)
     }
 
-    /// Loads every endpoint's state from the store.
+    /// Takes every endpoint's state as the journal has it; `destinations` builds each one's
+    /// destination.
     pub fn new(
         cfg: SchedulerConfig,
         journal: Arc<dyn Journal>,
-        db: DbHandle,
-        transport: Arc<dyn Transport>,
+        destinations: Arc<dyn Factory>,
         endpoints: Vec<EndpointRecord>,
     ) -> Self {
         let mut s = Self {
             cfg,
             journal,
-            db,
-            transport,
+            destinations,
             parts: HashMap::new(),
+            origin: Instant::now(),
             timers: BinaryHeap::new(),
             inflight: JoinSet::new(),
-            stopping: false,
+            loads: JoinSet::new(),
+            effects: Vec::new(),
+            epochs: 0,
         };
         for rec in endpoints {
             s.upsert(&rec);
@@ -282,10 +157,10 @@ impl Scheduler {
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<SchedMsg>) {
         let ids: Vec<Arc<str>> = self.parts.keys().cloned().collect();
         for id in ids {
-            self.pump(&id);
+            self.step(&id, Input::Pump);
         }
         loop {
-            let next_timer = self.timers.peek().map(|Reverse((t, _))| *t);
+            let next_timer = self.timers.peek().map(|Reverse((t, _))| self.origin + *t);
             tokio::select! {
                 msg = rx.recv() => {
                     match msg {
@@ -303,6 +178,11 @@ impl Scheduler {
                         self.on_done(done);
                     }
                 }
+                Some(res) = self.loads.join_next(), if !self.loads.is_empty() => {
+                    if let Ok(loaded) = res {
+                        self.on_loaded(loaded);
+                    }
+                }
                 _ = sleep_until_opt(next_timer) => {
                     self.fire_timers();
                 }
@@ -311,7 +191,11 @@ impl Scheduler {
     }
 
     async fn drain(&mut self, grace: Duration) {
-        self.stopping = true;
+        let ids: Vec<Arc<str>> = self.parts.keys().cloned().collect();
+        for id in ids {
+            self.step(&id, Input::Stop);
+        }
+        self.loads.abort_all();
         let deadline = Instant::now() + grace;
         while !self.inflight.is_empty() {
             match tokio::time::timeout_at(deadline, self.inflight.join_next()).await {
@@ -338,10 +222,10 @@ impl Scheduler {
                     Some(id) => self
                         .parts
                         .get(id.as_str())
-                        .map(|p| p.view())
+                        .map(Part::view)
                         .into_iter()
                         .collect(),
-                    None => self.parts.values().map(Partition::view).collect(),
+                    None => self.parts.values().map(Part::view).collect(),
                 };
                 let _ = reply.send(views);
             }
@@ -349,478 +233,308 @@ impl Scheduler {
         }
     }
 
-    fn upsert(&mut self, rec: &EndpointRecord) -> Option<Arc<str>> {
-        let Some(target) = Target::from_record(rec) else {
-            tracing::error!(endpoint = %rec.id, "stored endpoint URL does not parse; not delivering");
-            return None;
-        };
-        match self.parts.get_mut(rec.id.as_str()) {
-            Some(p) => {
-                p.target = Arc::new(target);
-                p.paused = rec.paused;
-                Some(p.id.clone())
-            }
-            None => {
-                let p = Partition::new(rec, target);
-                let id = p.id.clone();
-                self.parts.insert(id.clone(), p);
-                Some(id)
-            }
+    fn policy(&self, rec: &EndpointRecord) -> Policy {
+        let c = &rec.config;
+        Policy {
+            schedule: c
+                .retry_schedule_ms
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
+            max_in_flight: (c.max_in_flight.max(1)) as usize,
+            retry_after_cap: self.cfg.retry_after_cap,
         }
+    }
+
+    /// Creates or updates a partition; answers its id and whether it is new.
+    fn upsert(&mut self, rec: &EndpointRecord) -> Option<(Arc<str>, bool)> {
+        let dest = match self.destinations.build(rec) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(endpoint = %rec.id, error = %e, "stored endpoint URL does not parse; not delivering");
+                return None;
+            }
+        };
+        let policy = self.policy(rec);
+        if let Some(p) = self.parts.get_mut(rec.id.as_str()) {
+            p.dest = dest;
+            let id = p.id.clone();
+            self.step(
+                &id,
+                Input::Configured {
+                    policy,
+                    paused: rec.paused,
+                },
+            );
+            return Some((id, false));
+        }
+        let now = self.now();
+        self.epochs += 1;
+        let p = Part {
+            id: Arc::from(rec.id.as_str()),
+            core: Partition::new(now, policy, rec.paused, rec.down, rec.pending, rec.next_seq),
+            dest,
+            last_error: None,
+            epoch: self.epochs,
+        };
+        let id = p.id.clone();
+        self.parts.insert(id.clone(), p);
+        Some((id, true))
     }
 
     fn on_notice(&mut self, n: Notice) {
         match n {
             Notice::Enqueued { endpoint, event } => {
-                let Some(p) = self.parts.get_mut(&endpoint) else {
-                    return;
-                };
-                p.backlog += 1;
-                metrics::gauge!(crate::telemetry::BACKLOG).increment(1.0);
-                if event.seq <= p.loaded_upto || p.spilled.is_some() {
-                    // Already read from disk, or behind events still on disk.
-                    return;
+                if self.parts.contains_key(&endpoint) {
+                    metrics::gauge!(crate::telemetry::BACKLOG).increment(1.0);
+                    self.step(&endpoint, Input::Enqueued(event));
                 }
-                if p.ready.len() >= BUFFER {
-                    p.spilled = Some(event.seq);
-                    return;
-                }
-                p.loaded_upto = event.seq;
-                p.ready.insert(event.seq, event);
-                let id = p.id.clone();
-                self.pump(&id);
             }
             Notice::Replayed { endpoint, event } => {
-                let Some(p) = self.parts.get_mut(&endpoint) else {
-                    return;
-                };
-                p.backlog += 1;
-                metrics::gauge!(crate::telemetry::BACKLOG).increment(1.0);
-                if !p.active.contains_key(&event.seq) {
-                    p.ready.insert(event.seq, event);
+                if self.parts.contains_key(&endpoint) {
+                    metrics::gauge!(crate::telemetry::BACKLOG).increment(1.0);
+                    self.step(&endpoint, Input::Replayed(event));
                 }
-                let id = p.id.clone();
-                self.pump(&id);
             }
             Notice::EndpointUpserted(rec) => {
-                if let Some(id) = self.upsert(&rec) {
-                    self.pump(&id);
+                if let Some((id, true)) = self.upsert(&rec) {
+                    self.step(&id, Input::Pump);
                 }
             }
             Notice::EndpointDeleted(id) => {
                 if let Some(p) = self.parts.remove(id.as_str()) {
-                    metrics::gauge!(crate::telemetry::BACKLOG).decrement(p.backlog as f64);
+                    metrics::gauge!(crate::telemetry::BACKLOG).decrement(p.core.backlog() as f64);
                 }
             }
         }
     }
 
-    fn arm(&mut self, id: &Arc<str>, at: Instant) {
-        let Some(p) = self.parts.get_mut(id) else {
-            return;
-        };
-        if p.timer_at.is_some_and(|t| t <= at && t > Instant::now()) {
-            return; // an earlier timer will pump anyway
-        }
-        p.timer_at = Some(at);
-        self.timers.push(Reverse((at, id.clone())));
+    fn now(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.origin)
     }
 
     fn fire_timers(&mut self) {
-        let now = Instant::now();
+        let now = self.now();
         let mut due = Vec::new();
         while let Some(Reverse((t, _))) = self.timers.peek() {
             if *t > now {
                 break;
             }
-            if let Some(Reverse((t, id))) = self.timers.pop() {
-                if let Some(p) = self.parts.get_mut(&id)
-                    && p.timer_at == Some(t)
-                {
-                    p.timer_at = None;
-                }
-                due.push(id);
+            if let Some(Reverse(entry)) = self.timers.pop() {
+                due.push(entry);
             }
         }
-        for id in due {
-            self.pump(&id);
+        for (t, id) in due {
+            self.step(&id, Input::Timer(t));
         }
     }
 
-    /// Tops up `ready` from disk when it runs low and events wait there.
-    fn fill(&mut self, id: &Arc<str>) {
-        let Some(p) = self.parts.get_mut(id) else {
-            return;
-        };
-        let Some(from) = p.spilled else {
-            return;
-        };
-        if p.ready.len() >= BUFFER / 4 {
-            return;
+    fn on_loaded(&mut self, l: LoadDone) {
+        if self
+            .parts
+            .get(&l.endpoint)
+            .is_none_or(|p| p.epoch != l.epoch)
+        {
+            return; // the endpoint was deleted (and perhaps made again) meanwhile
         }
-        let want = BUFFER - p.ready.len();
-        match self.db.load_events(id, from, want) {
-            Ok(loaded) => {
-                let got = loaded.events.len() + loaded.corrupt.len();
-                let mut last = from;
-                for ev in loaded.events {
-                    last = last.max(ev.seq);
-                    p.loaded_upto = p.loaded_upto.max(ev.seq);
-                    if !p.active.contains_key(&ev.seq) {
-                        p.ready.insert(ev.seq, ev);
-                    }
-                }
-                for (seq, why) in loaded.corrupt {
-                    last = last.max(seq);
-                    p.loaded_upto = p.loaded_upto.max(seq);
-                    quarantine(p, self.journal.as_ref(), seq, why);
-                }
-                p.spilled = if got < want { None } else { Some(last + 1) };
-            }
+        let input = match l.result {
+            Ok(loaded) => Input::Loaded {
+                from: l.from,
+                limit: l.limit,
+                events: loaded.events,
+                corrupt: loaded.corrupt,
+            },
             Err(e) => {
-                tracing::warn!(endpoint = %id, error = %e, "cannot read pending events; retrying in 1s");
-                let at = Instant::now() + Duration::from_secs(1);
-                self.arm(id, at);
+                tracing::warn!(endpoint = %l.endpoint, error = %e, "cannot read pending events; retrying in 1s");
+                Input::LoadFailed
             }
-        }
-    }
-
-    /// Starts whatever the partition may start now and arms its next timer.
-    fn pump(&mut self, id: &Arc<str>) {
-        if self.stopping {
-            return;
-        }
-        let now = Instant::now();
-        let Some(p) = self.parts.get(id) else {
-            return;
         };
-        if p.paused {
-            return;
-        }
-        if let Some(down) = p.down {
-            if !p.active.is_empty() {
-                return; // an attempt is out; its result decides
-            }
-            if now < down.next_at {
-                self.arm(id, down.next_at);
-                return;
-            }
-            self.fill(id);
-            let Some(p) = self.parts.get_mut(id) else {
-                return;
-            };
-            if let Some((seq, ev)) = p.ready.pop_first() {
-                p.active.insert(
-                    seq,
-                    Slot {
-                        ev,
-                        phase: Phase::InFlight,
-                    },
-                );
-                self.start(id, seq, true);
-            }
-            return;
-        }
-        // Retries whose wait is over.
-        let due: Vec<u64> = p
-            .active
-            .iter()
-            .filter(|(_, s)| matches!(s.phase, Phase::Waiting(t) if t <= now))
-            .map(|(seq, _)| *seq)
-            .collect();
-        for seq in due {
-            self.start(id, seq, false);
-        }
-        // New events, up to max_in_flight started.
-        loop {
-            let Some(p) = self.parts.get(id) else {
-                return;
-            };
-            if p.active.len() >= p.target.max_in_flight {
-                break;
-            }
-            if p.ready.is_empty() {
-                if p.spilled.is_none() {
-                    break;
-                }
-                self.fill(id);
-            }
-            let Some(p) = self.parts.get_mut(id) else {
-                return;
-            };
-            let Some((seq, ev)) = p.ready.pop_first() else {
-                break;
-            };
-            p.active.insert(
-                seq,
-                Slot {
-                    ev,
-                    phase: Phase::InFlight,
-                },
-            );
-            self.start(id, seq, false);
-        }
-        self.fill(id);
-        if let Some(p) = self.parts.get(id) {
-            let next = p
-                .active
-                .values()
-                .filter_map(|s| match s.phase {
-                    Phase::Waiting(t) => Some(t),
-                    Phase::InFlight => None,
-                })
-                .min();
-            if let Some(t) = next {
-                self.arm(id, t);
-            }
-        }
-    }
-
-    /// Sends the attempt for an active slot.
-    fn start(&mut self, id: &Arc<str>, seq: u64, probe: bool) {
-        let Some(p) = self.parts.get_mut(id) else {
-            return;
-        };
-        let target = p.target.clone();
-        let Some(slot) = p.active.get_mut(&seq) else {
-            return;
-        };
-        slot.phase = Phase::InFlight;
-        slot.ev.progress.attempts += 1;
-        let attempt = slot.ev.progress.attempts;
-        let ev = &slot.ev;
-        let req = AttemptRequest {
-            url: target.url.clone(),
-            body: ev.body.clone(),
-            content_type: ev.meta.content_type.clone(),
-            event_id: ev.meta.id.clone(),
-            event_type: ev.meta.event_type.clone(),
-            attempt,
-            signature: target
-                .secret
-                .as_ref()
-                .map(|s| crate::core::signing::sign(s, &ev.body)),
-            authorization: target.authorization.clone(),
-            timeout: target.timeout,
-        };
-        let fut = self.transport.attempt(req);
-        let endpoint = id.clone();
-        let started_ms = now_ms();
-        metrics::gauge!(crate::telemetry::IN_FLIGHT).increment(1.0);
-        self.inflight.spawn(async move {
-            let outcome = fut.await;
-            Done {
-                endpoint,
-                seq,
-                attempt,
-                started_ms,
-                probe,
-                outcome,
-            }
-        });
+        self.step(&l.endpoint, input);
     }
 
     fn on_done(&mut self, d: Done) {
         metrics::gauge!(crate::telemetry::IN_FLIGHT).decrement(1.0);
         metrics::histogram!(crate::telemetry::ATTEMPT_SECONDS)
             .record(d.outcome.latency.as_secs_f64());
-        let now = Instant::now();
-        let retry_after_cap = self.cfg.retry_after_cap;
         let Some(p) = self.parts.get_mut(&d.endpoint) else {
             return; // endpoint deleted meanwhile
         };
-        let Some(slot) = p.active.get_mut(&d.seq) else {
+        let Some(ev) = p.core.started_mut(d.seq) else {
             return;
         };
-        let ev = &mut slot.ev;
-        let (code, message) = match &d.outcome.failure {
-            Some((k, m)) => (Some(k.code().to_string()), Some(m.clone())),
-            None => (None, None),
-        };
+        let o = &d.outcome;
         let rec = AttemptRecord {
             event_id: ev.meta.id.clone(),
             seq: d.seq,
             attempt: d.attempt,
             started_ms: d.started_ms,
-            status: d.outcome.status,
-            latency_ms: d.outcome.latency.as_millis().min(u128::from(u32::MAX)) as u32,
-            error: code.clone(),
-            message: message.clone(),
+            status: o.status,
+            latency_ms: o.latency.as_millis().min(u128::from(u32::MAX)) as u32,
+            error: o.failure.as_ref().map(|f| f.code.to_string()),
+            message: o.failure.as_ref().map(|f| f.message.clone()),
         };
         ev.progress.push(rec.clone());
-        let Some((kind, msg)) = d.outcome.failure.clone() else {
-            metrics::counter!(crate::telemetry::ATTEMPTS, crate::telemetry::RESULT => "success")
-                .increment(1);
-            metrics::counter!(crate::telemetry::DELIVERIES).increment(1);
-            metrics::gauge!(crate::telemetry::BACKLOG).decrement(1.0);
-            let Some(slot) = p.active.remove(&d.seq) else {
-                return;
-            };
-            p.backlog = p.backlog.saturating_sub(1);
-            let back_up = p.down.take().is_some();
-            if back_up {
-                tracing::info!(endpoint = %p.id, "endpoint answered 2xx; active again");
-            }
-            self.journal(
-                &d.endpoint,
-                d.seq,
-                rec,
-                slot.ev,
-                ProgressOutcome::Delivered,
-                back_up.then_some(false),
-            );
-            self.pump(&d.endpoint);
-            return;
-        };
-        metrics::counter!(crate::telemetry::ATTEMPTS, crate::telemetry::RESULT => "failure")
-            .increment(1);
-        let err = ErrorInfo {
-            code: kind.code().to_string(),
-            message: msg,
-            status: d.outcome.status,
-            at_ms: now_ms(),
-        };
-        ev.progress.last_error = Some(err.clone());
-        p.last_error = Some(err);
-        let schedule = p.target.schedule.clone();
-        let mut health = None;
-
-        if let Some(down) = p.down {
-            if kind.blames_endpoint() {
-                // Still down: the event goes back in line; the next probe waits longer.
-                let Some(slot) = p.active.remove(&d.seq) else {
-                    return;
-                };
-                let progress = slot.ev.progress.clone();
-                p.ready.insert(d.seq, slot.ev);
-                if d.probe {
-                    let probes = down.probes + 1;
-                    p.down = Some(Down {
-                        probes,
-                        next_at: now + retry::probe_delay(&schedule, probes),
-                    });
-                }
-                self.journal_progress(&d.endpoint, d.seq, rec, progress, None);
-                self.pump(&d.endpoint);
-                return;
-            }
-            // The endpoint answers; this event's own failure is handled as usual.
-            p.down = None;
-            health = Some(false);
-        }
-
-        let Some(slot) = p.active.get_mut(&d.seq) else {
-            return;
-        };
-        let retry_after = d
-            .outcome
-            .retry_after
-            .filter(|_| d.outcome.status == Some(429));
-        match retry::on_failure(
-            &schedule,
-            slot.ev.progress.failures,
-            retry_after,
-            retry_after_cap,
-        ) {
-            RetryAction::Retry { after, counted } => {
-                if counted {
-                    slot.ev.progress.failures += 1;
-                }
-                slot.phase = Phase::Waiting(now + after);
-                let progress = slot.ev.progress.clone();
-                self.journal_progress(&d.endpoint, d.seq, rec, progress, health);
-            }
-            RetryAction::Dead => {
-                let Some(slot) = p.active.remove(&d.seq) else {
-                    return;
-                };
-                p.backlog = p.backlog.saturating_sub(1);
-                metrics::gauge!(crate::telemetry::BACKLOG).decrement(1.0);
-                metrics::counter!(crate::telemetry::DEAD_LETTERS, crate::telemetry::REASON => "MAX_RETRIES_EXCEEDED")
+        match &o.failure {
+            None => {
+                metrics::counter!(crate::telemetry::ATTEMPTS, crate::telemetry::RESULT => "success")
                     .increment(1);
-                tracing::warn!(endpoint = %p.id, seq = d.seq, event_id = %slot.ev.meta.id,
-                    error = kind.code(), "dead-lettered: MAX_RETRIES_EXCEEDED");
-                if kind.blames_endpoint() {
-                    health = Some(true);
-                    tracing::warn!(endpoint = %p.id, "endpoint down; holding its backlog and probing");
-                    p.down = Some(Down {
-                        probes: 0,
-                        next_at: now + retry::probe_delay(&schedule, 0),
-                    });
-                    // Events waiting for a retry go back in line behind the probe.
-                    let waiting: Vec<u64> = p
-                        .active
-                        .iter()
-                        .filter(|(_, s)| matches!(s.phase, Phase::Waiting(_)))
-                        .map(|(k, _)| *k)
-                        .collect();
-                    for seq in waiting {
-                        if let Some(s) = p.active.remove(&seq) {
-                            p.ready.insert(seq, s.ev);
-                        }
-                    }
-                }
-                self.journal(
-                    &d.endpoint,
-                    d.seq,
-                    rec,
-                    slot.ev,
-                    ProgressOutcome::Dead {
-                        reason: "MAX_RETRIES_EXCEEDED".into(),
-                    },
-                    health,
-                );
+            }
+            Some(f) => {
+                metrics::counter!(crate::telemetry::ATTEMPTS, crate::telemetry::RESULT => "failure")
+                    .increment(1);
+                let err = ErrorInfo {
+                    code: f.code.to_string(),
+                    message: f.message.clone(),
+                    status: o.status,
+                    at_ms: now_ms(),
+                };
+                ev.progress.last_error = Some(err.clone());
+                p.last_error = Some(err);
             }
         }
-        self.pump(&d.endpoint);
+        let input = Input::Done {
+            seq: d.seq,
+            probe: d.probe,
+            verdict: o.verdict(),
+            attempt: rec,
+        };
+        self.step(&d.endpoint, input);
     }
 
-    fn journal_progress(
-        &self,
-        endpoint: &Arc<str>,
-        seq: u64,
-        attempt: AttemptRecord,
-        progress: crate::model::EventProgress,
-        down: Option<bool>,
-    ) {
-        self.journal.record_progress(ProgressUpdate {
-            endpoint: endpoint.clone(),
-            seq,
-            attempt,
-            progress,
-            outcome: ProgressOutcome::Pending,
-            down,
-        });
+    /// Feeds one input to a partition and carries out the effects it answers.
+    fn step(&mut self, id: &Arc<str>, input: Input<QueuedEvent>) {
+        let now = self.now();
+        let Some(p) = self.parts.get_mut(id) else {
+            return;
+        };
+        p.core.step(now, input, &mut self.effects);
+        for effect in self.effects.drain(..) {
+            match effect {
+                Effect::Start {
+                    seq,
+                    attempt,
+                    probe,
+                } => {
+                    let Some(ev) = p.core.started(seq) else {
+                        continue;
+                    };
+                    let fut = p.dest.deliver(Delivery {
+                        meta: ev.meta.clone(),
+                        body: ev.body.clone(),
+                        attempt,
+                    });
+                    let endpoint = p.id.clone();
+                    let started_ms = now_ms();
+                    metrics::gauge!(crate::telemetry::IN_FLIGHT).increment(1.0);
+                    self.inflight.spawn(async move {
+                        let outcome = fut.await;
+                        Done {
+                            endpoint,
+                            seq,
+                            attempt,
+                            started_ms,
+                            probe,
+                            outcome,
+                        }
+                    });
+                }
+                Effect::Progress {
+                    seq,
+                    attempt,
+                    progress,
+                    down,
+                } => {
+                    log_health(&p.id, down);
+                    self.journal.record_progress(ProgressUpdate {
+                        endpoint: p.id.clone(),
+                        seq,
+                        attempt,
+                        progress,
+                        outcome: ProgressOutcome::Pending,
+                        down,
+                    });
+                }
+                Effect::Finished {
+                    event,
+                    attempt,
+                    finish,
+                    down,
+                } => {
+                    metrics::gauge!(crate::telemetry::BACKLOG).decrement(1.0);
+                    let outcome = match finish {
+                        Finish::Delivered => {
+                            metrics::counter!(crate::telemetry::DELIVERIES).increment(1);
+                            ProgressOutcome::Delivered
+                        }
+                        Finish::Dead { reason } => {
+                            metrics::counter!(crate::telemetry::DEAD_LETTERS, crate::telemetry::REASON => reason)
+                                .increment(1);
+                            tracing::warn!(endpoint = %p.id, seq = event.seq, event_id = %event.meta.id,
+                                error = attempt.error.as_deref().unwrap_or(""), reason, "dead-lettered");
+                            ProgressOutcome::Dead {
+                                reason: reason.into(),
+                            }
+                        }
+                    };
+                    log_health(&p.id, down);
+                    self.journal.record_progress(ProgressUpdate {
+                        endpoint: p.id.clone(),
+                        seq: event.seq,
+                        attempt,
+                        progress: event.progress,
+                        outcome,
+                        down,
+                    });
+                }
+                Effect::Pause => {
+                    tracing::warn!(endpoint = %p.id, "the destination asked to pause the endpoint; paused until resumed");
+                    let journal = self.journal.clone();
+                    let endpoint = p.id.to_string();
+                    tokio::spawn(async move {
+                        if let Err(e) = journal.set_paused(endpoint.clone(), true).await {
+                            tracing::error!(endpoint = %endpoint, error = %e, "cannot pause the endpoint");
+                        }
+                    });
+                }
+                Effect::Quarantine { seq, why } => quarantine(p, self.journal.as_ref(), seq, why),
+                Effect::Arm(at) => self.timers.push(Reverse((at, p.id.clone()))),
+                Effect::Load { from, limit } => {
+                    let journal = self.journal.clone();
+                    let endpoint = p.id.clone();
+                    let epoch = p.epoch;
+                    self.loads.spawn(async move {
+                        let result = journal.load_events(&endpoint, from, limit).await;
+                        LoadDone {
+                            endpoint,
+                            epoch,
+                            from,
+                            limit,
+                            result,
+                        }
+                    });
+                }
+            }
+        }
     }
+}
 
-    fn journal(
-        &self,
-        endpoint: &Arc<str>,
-        seq: u64,
-        attempt: AttemptRecord,
-        ev: QueuedEvent,
-        outcome: ProgressOutcome,
-        down: Option<bool>,
-    ) {
-        self.journal.record_progress(ProgressUpdate {
-            endpoint: endpoint.clone(),
-            seq,
-            attempt,
-            progress: ev.progress,
-            outcome,
-            down,
-        });
+fn log_health(id: &str, down: Option<bool>) {
+    match down {
+        Some(true) => {
+            tracing::warn!(endpoint = %id, "endpoint down; holding its backlog and probing")
+        }
+        Some(false) => tracing::info!(endpoint = %id, "endpoint answered; active again"),
+        None => {}
     }
 }
 
 /// A pending record failed its check: it is set aside as a dead letter (`RECORD_CORRUPT`) and
 /// the partition goes on with the next event. Said once: in the log, the metrics and the
 /// endpoint's `last_error` (the record is never read again).
-fn quarantine(p: &mut Partition, journal: &dyn Journal, seq: u64, why: String) {
+fn quarantine(p: &mut Part, journal: &dyn Journal, seq: u64, why: String) {
     use crate::store::RECORD_CORRUPT;
     tracing::error!(endpoint = %p.id, seq, error = %why,
         "corrupt event record set aside as a dead letter (RECORD_CORRUPT); delivery goes on with the next event");
-    p.backlog = p.backlog.saturating_sub(1);
     metrics::gauge!(crate::telemetry::BACKLOG).decrement(1.0);
     p.last_error = Some(ErrorInfo {
         code: RECORD_CORRUPT.into(),

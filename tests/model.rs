@@ -20,8 +20,9 @@ use std::time::Duration;
 
 use courier::core::record::EventMeta;
 use courier::core::retry::FailureKind;
-use courier::delivery::{AttemptOutcome, AttemptRequest, Transport};
-use courier::model::EndpointConfig;
+use courier::destination::http::Answer;
+use courier::destination::{BuildError, DFuture, Delivery, Destination, Factory, Ping};
+use courier::model::{EndpointConfig, EndpointRecord};
 use courier::scheduler::{Scheduler, SchedulerConfig, SchedulerHandle};
 use courier::store::redb::{DEFAULT_CACHE_BYTES, RedbJournal};
 use courier::store::{EnqueueReq, Journal};
@@ -78,25 +79,40 @@ struct Shared {
     violations: Vec<String>,
 }
 
-struct ScriptedReceiver(Arc<Mutex<Shared>>);
+/// One endpoint's side of the scripted receiver.
+struct ScriptedReceiver {
+    ep: usize,
+    shared: Arc<Mutex<Shared>>,
+}
 
-impl Transport for ScriptedReceiver {
-    fn attempt(
-        &self,
-        req: AttemptRequest,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = AttemptOutcome> + Send>> {
-        let ep: usize = req.url.path().trim_start_matches("/ep").parse().unwrap();
-        let mut s = self.0.lock().unwrap();
+/// Builds each endpoint's scripted receiver (the endpoint is told by its URL, `/ep<n>`).
+struct Receivers(Arc<Mutex<Shared>>);
+
+impl Factory for Receivers {
+    fn build(&self, rec: &EndpointRecord) -> Result<Arc<dyn Destination>, BuildError> {
+        let url: http::Uri = rec.config.url.parse().map_err(|_| BuildError::Url)?;
+        let ep: usize = url.path().trim_start_matches("/ep").parse().unwrap();
+        Ok(Arc::new(ScriptedReceiver {
+            ep,
+            shared: self.0.clone(),
+        }))
+    }
+}
+
+impl Destination for ScriptedReceiver {
+    fn deliver(&self, d: Delivery) -> DFuture {
+        let ep = self.ep;
+        let mut s = self.shared.lock().unwrap();
         if s.paused[ep] {
             s.violations.push(format!(
                 "attempt of {} on paused endpoint ep{ep}",
-                req.event_id
+                d.meta.id
             ));
         }
         let mode = s.modes[ep].unwrap_or(Mode::Ok);
         s.log.push(Seen {
             ep,
-            event_id: req.event_id.clone(),
+            event_id: d.meta.id.clone(),
             answer: mode,
         });
         let (status, failure) = match mode {
@@ -110,13 +126,17 @@ impl Transport for ScriptedReceiver {
         };
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(3)).await;
-            AttemptOutcome {
+            courier::destination::webhook::outcome(Answer {
                 status,
                 failure,
                 retry_after: None,
                 latency: Duration::from_millis(3),
-            }
+            })
         })
+    }
+
+    fn test(&self, _: Ping) -> DFuture {
+        unreachable!("the scheduler never tests a destination")
     }
 }
 
@@ -136,8 +156,7 @@ fn start(path: &std::path::Path, shared: &Arc<Mutex<Shared>>) -> System {
     let s = Scheduler::new(
         SchedulerConfig::default(),
         journal.clone(),
-        journal.db().clone(),
-        Arc::new(ScriptedReceiver(shared.clone())),
+        Arc::new(Receivers(shared.clone())),
         endpoints,
     );
     let sched_task = tokio::spawn(s.run(rx));

@@ -1,15 +1,18 @@
-//! State-machine tests of the scheduler under paused tokio time, with a scripted transport and
-//! a real journal in a temporary directory.
+//! Tests of the scheduler executing the partitions under paused tokio time, with a scripted
+//! destination and a real journal in a temporary directory.
 
 use std::sync::Mutex;
 
 use super::*;
 use crate::core::record::EventMeta;
 use crate::core::retry::FailureKind;
-use crate::delivery::AttemptOutcome;
+use crate::destination::http::Answer as HttpAnswer;
+use crate::destination::{BuildError, DFuture, Ping};
 use crate::model::EndpointConfig;
 use crate::store::redb::RedbJournal;
 use crate::store::{EnqueueReq, StoreError};
+
+mod race;
 
 /// What the scripted receiver saw: (event id, attempt number, virtual ms since start).
 type Log = Arc<Mutex<Vec<(String, u32, u64)>>>;
@@ -26,11 +29,8 @@ struct Scripted {
     f: Script,
 }
 
-impl Transport for Scripted {
-    fn attempt(
-        &self,
-        req: AttemptRequest,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = AttemptOutcome> + Send>> {
+impl Destination for Scripted {
+    fn deliver(&self, d: Delivery) -> DFuture {
         let n = {
             let mut c = self.calls.lock().unwrap();
             *c += 1;
@@ -40,8 +40,8 @@ impl Transport for Scripted {
         self.log
             .lock()
             .unwrap()
-            .push((req.event_id.clone(), req.attempt, at));
-        let (res, delay, retry_after) = (self.f)(&req.event_id, req.attempt, n);
+            .push((d.meta.id.clone(), d.attempt, at));
+        let (res, delay, retry_after) = (self.f)(&d.meta.id, d.attempt, n);
         Box::pin(async move {
             tokio::time::sleep(delay).await;
             let (status, failure) = match res {
@@ -49,13 +49,26 @@ impl Transport for Scripted {
                 Ok(s) => (Some(s), Some((FailureKind::Http(s), format!("HTTP {s}")))),
                 Err(k) => (None, Some((k, "scripted".to_string()))),
             };
-            AttemptOutcome {
+            crate::destination::webhook::outcome(HttpAnswer {
                 status,
                 failure,
                 retry_after: retry_after.map(Duration::from_secs),
                 latency: delay,
-            }
+            })
         })
+    }
+
+    fn test(&self, _: Ping) -> DFuture {
+        unreachable!("the scheduler never tests a destination")
+    }
+}
+
+/// Gives every endpoint the one scripted destination.
+struct ScriptedFactory(Arc<Scripted>);
+
+impl Factory for ScriptedFactory {
+    fn build(&self, _: &EndpointRecord) -> Result<Arc<dyn Destination>, BuildError> {
+        Ok(self.0.clone())
     }
 }
 
@@ -111,8 +124,7 @@ async fn rig(
     let sched = Scheduler::new(
         SchedulerConfig::default(),
         journal.clone(),
-        journal.db().clone(),
-        transport,
+        Arc::new(ScriptedFactory(transport)),
         vec![rec],
     );
     let mut ids = Vec::new();
@@ -418,8 +430,7 @@ async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
     let sched = Scheduler::new(
         SchedulerConfig::default(),
         journal.clone(),
-        journal.db().clone(),
-        transport,
+        Arc::new(ScriptedFactory(transport)),
         recs,
     );
     tokio::spawn(sched.run(rx));

@@ -1,20 +1,20 @@
-//! One delivery attempt over HTTP(S): building the signed request, the pooled hyper client with
-//! rustls (ring), the hard timeout over the whole exchange, and naming what went wrong.
-//! The timeout measures the attempt, not time the process was frozen
-//! ([`crate::deadline::within_timeout`]).
+//! HTTP(S) for destinations: the pooled hyper client with rustls (ring), one exchange under a
+//! hard timeout over all of it (connect, TLS, request, response head, capped body), and naming
+//! what went wrong. The timeout measures the attempt, not time the process was frozen
+//! ([`super::deadline::within_timeout`]). What is sent, and what the answer means, is the
+//! destination's business ([`super::webhook`]).
 
 use std::error::Error as StdError;
 use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Uri, header};
+use http::{Request, header};
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rustls_pki_types::CertificateDer;
@@ -26,43 +26,29 @@ use crate::core::retry::{FailureKind, parse_retry_after};
 /// Most response-body bytes read from a receiver (the rest is discarded with the connection).
 pub const RESPONSE_BODY_CAP: usize = 64 * 1024;
 
-/// Everything one attempt sends.
-#[derive(Debug, Clone)]
-pub struct AttemptRequest {
-    pub url: Uri,
-    pub body: Bytes,
-    pub content_type: String,
-    pub event_id: String,
-    pub event_type: Option<String>,
-    pub attempt: u32,
-    /// `sha256=<hex>` when the endpoint has a secret.
-    pub signature: Option<String>,
-    /// `Bearer <password>` when the endpoint has a password.
-    pub authorization: Option<HeaderValue>,
-    pub timeout: Duration,
-}
-
-/// What an attempt came to. Data, not an error.
+/// What an HTTP exchange came to, before a destination judges it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptOutcome {
+pub struct Answer {
     /// The HTTP status, when one was received.
     pub status: Option<u16>,
-    /// Why the attempt failed (`None` for a 2xx within the timeout).
+    /// Why the exchange failed (`None` for a 2xx within the timeout).
     pub failure: Option<(FailureKind, String)>,
     /// A 429's `Retry-After`, when it had one.
     pub retry_after: Option<Duration>,
+    /// The real time the exchange took, a freeze included.
     pub latency: Duration,
 }
 
-impl AttemptOutcome {
-    pub fn is_success(&self) -> bool {
-        self.failure.is_none()
+impl Answer {
+    /// An exchange that never started (the request could not be built).
+    pub fn unsent(kind: FailureKind, message: String) -> Self {
+        Self {
+            status: None,
+            failure: Some((kind, message)),
+            retry_after: None,
+            latency: Duration::ZERO,
+        }
     }
-}
-
-/// Performs attempts. The scheduler holds one; tests substitute scripted ones.
-pub trait Transport: Send + Sync + 'static {
-    fn attempt(&self, req: AttemptRequest) -> Pin<Box<dyn Future<Output = AttemptOutcome> + Send>>;
 }
 
 /// Why the HTTP client could not be built.
@@ -76,12 +62,14 @@ pub enum ClientInitError {
     Tls(String),
 }
 
-/// The real transport: a pooled hyper 1 client over rustls with the ring provider.
-pub struct HttpTransport {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+/// The pooled hyper 1 client over rustls with the ring provider, shared by every destination
+/// (cloning it shares the pool).
+#[derive(Clone)]
+pub struct Client {
+    inner: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
-impl HttpTransport {
+impl Client {
     /// Trusts the Mozilla web roots plus every certificate in `ca_file`. Plain `http://` is
     /// spoken only when `allow_http` is set.
     pub fn new(ca_file: Option<&Path>, allow_http: bool) -> Result<Self, ClientInitError> {
@@ -112,21 +100,36 @@ impl HttpTransport {
         } else {
             builder.https_only().enable_http1().wrap_connector(http)
         };
-        let client = Client::builder(TokioExecutor::new())
+        let inner = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(50))
             // Many endpoints often share one host: keep enough idle connections that they do not
             // churn (64 made 100 endpoints on one host open ~8k connections per 50k deliveries).
             .pool_max_idle_per_host(1024)
             .build(https);
-        Ok(Self { client })
+        Ok(Self { inner })
     }
 
-    async fn send(&self, req: AttemptRequest) -> AttemptOutcome {
+    /// Sends `request` and reads the answer, all within `timeout` of running time.
+    pub fn send(
+        &self,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> impl Future<Output = Answer> + Send + 'static {
+        let client = self.inner.clone();
+        async move { send(client, request, timeout).await }
+    }
+}
+
+async fn send(
+    client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+    timeout: Duration,
+) -> Answer {
+    {
         let started = Instant::now();
-        let timeout = req.timeout;
-        let exchange = self.exchange(req);
+        let exchange = exchange(client, request);
         let (status, failure, retry_after) =
-            match crate::deadline::within_timeout(timeout, exchange).await {
+            match super::deadline::within_timeout(timeout, exchange).await {
                 Some(r) => r,
                 None => (
                     None,
@@ -140,7 +143,7 @@ impl HttpTransport {
                     None,
                 ),
             };
-        AttemptOutcome {
+        Answer {
             status,
             failure,
             retry_after,
@@ -148,14 +151,15 @@ impl HttpTransport {
             latency: started.elapsed(),
         }
     }
+}
 
-    /// The exchange without its deadline: request, response head, capped body.
-    async fn exchange(&self, req: AttemptRequest) -> ExchangeResult {
-        let request = match build_request(&req) {
-            Ok(r) => r,
-            Err(msg) => return (None, Some((FailureKind::Protocol, msg)), None),
-        };
-        let resp = match self.client.request(request).await {
+/// The exchange without its deadline: request, response head, capped body.
+async fn exchange(
+    client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> ExchangeResult {
+    {
+        let resp = match client.request(request).await {
             Ok(r) => r,
             Err(e) => {
                 let (kind, msg) = classify(&e);
@@ -207,38 +211,6 @@ impl HttpTransport {
 }
 
 type ExchangeResult = (Option<u16>, Option<(FailureKind, String)>, Option<Duration>);
-
-impl Transport for HttpTransport {
-    fn attempt(&self, req: AttemptRequest) -> Pin<Box<dyn Future<Output = AttemptOutcome> + Send>> {
-        let this = HttpTransport {
-            client: self.client.clone(),
-        };
-        Box::pin(async move { this.send(req).await })
-    }
-}
-
-/// The POST with Courier's headers.
-pub fn build_request(req: &AttemptRequest) -> Result<Request<Full<Bytes>>, String> {
-    let mut b = Request::post(req.url.clone())
-        .header(header::CONTENT_TYPE, req.content_type.as_str())
-        .header(
-            header::USER_AGENT,
-            concat!("courier/", env!("CARGO_PKG_VERSION")),
-        )
-        .header("x-happ-event-id", req.event_id.as_str())
-        .header("x-happ-attempt", req.attempt.to_string());
-    if let Some(t) = &req.event_type {
-        b = b.header("x-happ-event", t.as_str());
-    }
-    if let Some(sig) = &req.signature {
-        b = b.header(crate::core::signing::SIGNATURE_HEADER, sig.as_str());
-    }
-    if let Some(auth) = &req.authorization {
-        b = b.header(header::AUTHORIZATION, auth.clone());
-    }
-    b.body(Full::new(req.body.clone()))
-        .map_err(|e| format!("cannot build request: {e}"))
-}
 
 /// Names a client error by walking its source chain.
 pub fn classify(err: &(dyn StdError + 'static)) -> (FailureKind, String) {
@@ -334,89 +306,4 @@ fn load_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientIni
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(url: &str) -> AttemptRequest {
-        AttemptRequest {
-            url: url.parse().unwrap(),
-            body: Bytes::from_static(b"{}"),
-            content_type: "application/json".into(),
-            event_id: "evt_X".into(),
-            event_type: Some("call.completed".into()),
-            attempt: 2,
-            signature: Some(crate::core::signing::sign(b"k", b"{}")),
-            authorization: Some(HeaderValue::from_static("Bearer pw")),
-            timeout: Duration::from_secs(5),
-        }
-    }
-
-    #[test]
-    fn request_carries_contract_headers() {
-        let r = build_request(&req("https://example.com/hook")).unwrap();
-        let h = r.headers();
-        assert_eq!(h["x-happ-event-id"], "evt_X");
-        assert_eq!(h["x-happ-attempt"], "2");
-        assert_eq!(h["x-happ-event"], "call.completed");
-        assert_eq!(h["authorization"], "Bearer pw");
-        assert_eq!(h["content-type"], "application/json");
-        assert_eq!(
-            h["x-happ-signature"],
-            crate::core::signing::sign(b"k", b"{}").as_str()
-        );
-    }
-
-    #[test]
-    fn classifies_io_errors() {
-        use std::io::{Error, ErrorKind};
-        let cases = [
-            (ErrorKind::ConnectionRefused, FailureKind::ConnectionRefused),
-            (ErrorKind::ConnectionReset, FailureKind::ConnectionReset),
-            (ErrorKind::UnexpectedEof, FailureKind::ConnectionReset),
-            (ErrorKind::TimedOut, FailureKind::Timeout),
-        ];
-        for (k, want) in cases {
-            let e = Error::new(k, "boom");
-            assert_eq!(classify(&e).0, want, "{k:?}");
-        }
-        let tls = Error::new(
-            ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
-        );
-        assert_eq!(classify(&tls).0, FailureKind::Tls);
-        // As hyper-rustls reports it: an io::Error inside an io::Error.
-        let nested = Error::other(Error::new(
-            ErrorKind::InvalidData,
-            rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA),
-        ));
-        assert_eq!(classify(&nested).0, FailureKind::Tls);
-        let nested_refused = Error::other(Error::new(ErrorKind::ConnectionRefused, "x"));
-        assert_eq!(classify(&nested_refused).0, FailureKind::ConnectionRefused);
-    }
-
-    #[tokio::test]
-    async fn refused_connection_is_econnrefused() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        drop(l);
-        let t = HttpTransport::new(None, true).unwrap();
-        let out = t.attempt(req(&format!("http://127.0.0.1:{port}/x"))).await;
-        assert_eq!(out.status, None);
-        assert_eq!(out.failure.unwrap().0, FailureKind::ConnectionRefused);
-    }
-
-    #[tokio::test]
-    async fn http_is_refused_without_allow_http() {
-        let t = HttpTransport::new(None, false).unwrap();
-        let out = t.attempt(req("http://127.0.0.1:9/x")).await;
-        assert!(out.failure.is_some());
-    }
-
-    #[test]
-    fn missing_ca_file_is_a_clear_error() {
-        let e = HttpTransport::new(Some(Path::new("/nonexistent/ca.pem")), false)
-            .err()
-            .unwrap();
-        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
-    }
-}
+mod tests;

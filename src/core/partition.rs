@@ -1,0 +1,469 @@
+//! The per-endpoint delivery policy as a pure state machine: a [`Partition`] takes
+//! `(now, input)` and pushes [`Effect`]s for its executor (the scheduler) to carry out. No
+//! clock, no I/O, no tokio: `now` is an argument ([`Time`], a monotonic offset the executor
+//! chooses), and what the partition wants done — start an attempt, journal a result, arm a
+//! timer, read pending events from the journal, set a corrupt record aside — is data.
+//!
+//! An event of a partition moves through
+//! `ready → in flight → delivered | waiting (backoff) → in flight … | dead`.
+//!
+//! * **Start**: at most `max_in_flight` events are *started* (in flight or waiting for a retry)
+//!   at once; with 1, an event is not sent before every earlier one was delivered or
+//!   dead-lettered (strict order). Ready events start in sequence order.
+//! * **Retry**: a failure uses up the next entry of the schedule ([`retry::on_failure`]); a
+//!   destination may instead ask to wait a given time without using one ([`Next::After`], a
+//!   429's `Retry-After`, capped), to pause the endpoint ([`Next::Pause`]) or to dead-letter at
+//!   once ([`Next::DeadLetter`]). A used-up schedule dead-letters with
+//!   [`MAX_RETRIES_EXCEEDED`].
+//! * **Down**: a dead letter caused by a failure that blames the endpoint puts the partition
+//!   `down`: nothing is started until a probe (the oldest pending event, sent on a capped
+//!   backoff, [`retry::probe_delay`]) is answered; what waited for a retry goes back to `ready`
+//!   so it drains in order afterwards. A 2xx, or a failure that does not blame the endpoint,
+//!   ends `down`.
+//! * **Replay**: a replayed dead letter comes back at its original sequence number, ahead of
+//!   every newer event not yet started.
+//! * **Pause**: nothing new starts; attempts under way finish and are handled as usual.
+//! * **Buffer**: at most [`BUFFER`] pending events — the head of the queue — are held in
+//!   memory; the rest stay in the journal and are asked for ([`Effect::Load`]) in order as the
+//!   buffer drains. One read is out at a time; an event enqueued while it is out is never
+//!   forgotten (the read may not have seen it: the partition asks again).
+//! * **Quarantine**: a record the journal could not read back is set aside
+//!   ([`Effect::Quarantine`]) and the partition goes on with the next event.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::core::retry::{self, RetryAction};
+
+mod results;
+
+/// Pending events held in memory per partition.
+pub const BUFFER: usize = 256;
+
+/// A read of the journal is asked for when fewer than this many events are ready.
+pub const REFILL_BELOW: usize = BUFFER / 4;
+
+/// How long a failed read of the journal waits before it is tried again.
+pub const LOAD_RETRY: Duration = Duration::from_secs(1);
+
+/// The dead-letter reason of an event whose retry schedule is used up.
+pub const MAX_RETRIES_EXCEEDED: &str = "MAX_RETRIES_EXCEEDED";
+
+/// A point in monotonic time, as an offset from an origin the executor chose.
+pub type Time = Duration;
+
+/// A pending event as the partition sees it; the executor's event type implements it.
+pub trait Pending {
+    /// What the journal keeps of the event's progress (handed back in [`Effect::Progress`]).
+    type Snapshot: std::fmt::Debug;
+    /// The executor's record of one finished attempt: opaque here, handed back in the effect
+    /// that journals it.
+    type Attempt: std::fmt::Debug;
+    fn seq(&self) -> u64;
+    /// Failed attempts that used up an entry of the retry schedule.
+    fn failures(&self) -> u32;
+    /// Counts the attempt about to start; answers its number (1 for the first).
+    fn begin_attempt(&mut self) -> u32;
+    /// Counts a failure that used up an entry of the retry schedule.
+    fn count_failure(&mut self);
+    fn snapshot(&self) -> Self::Snapshot;
+}
+
+/// How a partition delivers: prepared from the endpoint's settings, replaced on a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Waits before retry 1, 2, …
+    pub schedule: Vec<Duration>,
+    /// Events started at once (at least 1).
+    pub max_in_flight: usize,
+    /// Longest wait a destination may ask for ([`Next::After`]).
+    pub retry_after_cap: Duration,
+}
+
+/// What a failed attempt asks for next (decided by the destination that made it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The next entry of the retry schedule (dead letter when it is used up).
+    Schedule,
+    /// Wait this long (capped, at least [`retry::MIN_BACKOFF_DELAY`]) without using a retry.
+    After(Duration),
+    /// Pause the endpoint: nothing used up, the event keeps its place until it is resumed.
+    Pause,
+    /// Dead-letter the event now, with this reason.
+    DeadLetter(&'static str),
+}
+
+/// What an attempt came to, as the policy needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    Failed {
+        /// The endpoint itself looks unhealthy (as opposed to rejecting this one event).
+        blames_endpoint: bool,
+        next: Next,
+    },
+}
+
+/// How an event left the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Delivered,
+    Dead { reason: &'static str },
+}
+
+/// What the partition is told.
+#[derive(Debug)]
+pub enum Input<E: Pending> {
+    /// Look at what may start (after creation, say).
+    Pump,
+    /// An event was accepted (its journal commit is done).
+    Enqueued(E),
+    /// A dead letter was put back at its place.
+    Replayed(E),
+    /// The endpoint's settings changed.
+    Configured { policy: Policy, paused: bool },
+    /// A timer armed at this time fired.
+    Timer(Time),
+    /// The answer to [`Effect::Load`]: events with `seq >= from` in order, and the records that
+    /// failed their check; together at most `limit`.
+    Loaded {
+        from: u64,
+        limit: usize,
+        events: Vec<E>,
+        corrupt: Vec<(u64, String)>,
+    },
+    /// The read asked for by [`Effect::Load`] failed.
+    LoadFailed,
+    /// An attempt finished. `attempt` is the executor's own record of it, handed back in the
+    /// effect that journals it.
+    Done {
+        seq: u64,
+        probe: bool,
+        verdict: Verdict,
+        attempt: E::Attempt,
+    },
+    /// The executor stops: nothing more is started.
+    Stop,
+}
+
+/// What the partition wants done, in order.
+#[derive(Debug)]
+pub enum Effect<E: Pending> {
+    /// Send attempt `attempt` of the started event `seq` (see [`Partition::started`]).
+    Start { seq: u64, attempt: u32, probe: bool },
+    /// Journal an attempt of an event that stays pending; `down` is `Some(true)` when it put
+    /// the endpoint down, `Some(false)` when it brought it back.
+    Progress {
+        seq: u64,
+        attempt: E::Attempt,
+        progress: E::Snapshot,
+        down: Option<bool>,
+    },
+    /// Journal an attempt that finished the event (delivered or dead-lettered).
+    Finished {
+        event: E,
+        attempt: E::Attempt,
+        finish: Finish,
+        down: Option<bool>,
+    },
+    /// Pause the endpoint durably (a destination asked for it).
+    Pause,
+    /// Set aside the pending event `seq`, whose record is corrupt.
+    Quarantine { seq: u64, why: String },
+    /// Feed [`Input::Timer`] at `at`.
+    Arm(Time),
+    /// Read up to `limit` pending events with `seq >= from`; answer [`Input::Loaded`].
+    Load { from: u64, limit: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    InFlight,
+    Waiting(Time),
+}
+
+#[derive(Debug)]
+struct Slot<E> {
+    ev: E,
+    phase: Phase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Down {
+    /// Probes that failed so far.
+    probes: u32,
+    next_at: Time,
+}
+
+/// One endpoint's queue and policy state.
+#[derive(Debug)]
+pub struct Partition<E> {
+    policy: Policy,
+    paused: bool,
+    stopping: bool,
+    down: Option<Down>,
+    /// Loaded, not started, by seq.
+    ready: BTreeMap<u64, E>,
+    /// Started: in flight or waiting for a retry.
+    active: BTreeMap<u64, Slot<E>>,
+    /// Pending events with `seq >=` this are in the journal but not loaded.
+    spilled: Option<u64>,
+    /// Highest seq ever put into `ready` from a notice or the journal.
+    loaded_upto: u64,
+    /// Highest seq enqueued while spilled (in the journal, perhaps not seen by a read out now).
+    spilled_upto: u64,
+    /// The read out now: its `from`.
+    loading: Option<u64>,
+    /// A failed read is not asked for again before this.
+    load_after: Option<Time>,
+    backlog: u64,
+    /// Earliest timer armed.
+    timer_at: Option<Time>,
+}
+
+impl<E: Pending> Partition<E> {
+    /// A partition as the journal left it: `pending` events waiting from seq 0 on, `next_seq`
+    /// the next seq to be given, `down` as persisted (probing starts afresh).
+    pub fn new(
+        now: Time,
+        policy: Policy,
+        paused: bool,
+        down: bool,
+        pending: u64,
+        next_seq: u64,
+    ) -> Self {
+        let first_probe = retry::probe_delay(&policy.schedule, 0);
+        Self {
+            down: down.then(|| Down {
+                probes: 0,
+                next_at: now + first_probe,
+            }),
+            policy,
+            paused,
+            stopping: false,
+            ready: BTreeMap::new(),
+            active: BTreeMap::new(),
+            spilled: (pending > 0).then_some(0),
+            loaded_upto: next_seq.saturating_sub(1),
+            spilled_upto: 0,
+            loading: None,
+            load_after: None,
+            backlog: pending,
+            timer_at: None,
+        }
+    }
+
+    /// Feeds one input; the effects are pushed to `out` in the order they are to be carried out.
+    pub fn step(&mut self, now: Time, input: Input<E>, out: &mut Vec<Effect<E>>) {
+        match input {
+            Input::Pump => {}
+            Input::Enqueued(ev) => {
+                self.backlog += 1;
+                let seq = ev.seq();
+                if seq <= self.loaded_upto {
+                    return; // already read from the journal
+                }
+                if self.spilled.is_some() {
+                    // Behind events still in the journal: read from there in its turn.
+                    self.spilled_upto = self.spilled_upto.max(seq);
+                    return;
+                }
+                if self.ready.len() >= BUFFER {
+                    self.spilled = Some(seq);
+                    self.spilled_upto = seq;
+                    return;
+                }
+                self.loaded_upto = seq;
+                self.ready.insert(seq, ev);
+            }
+            Input::Replayed(ev) => {
+                self.backlog += 1;
+                let seq = ev.seq();
+                if !self.active.contains_key(&seq) {
+                    self.ready.insert(seq, ev);
+                }
+            }
+            Input::Configured { policy, paused } => {
+                self.policy = policy;
+                self.paused = paused;
+            }
+            Input::Timer(t) => {
+                if self.timer_at == Some(t) {
+                    self.timer_at = None;
+                }
+            }
+            Input::Loaded {
+                from,
+                limit,
+                events,
+                corrupt,
+            } => {
+                if self.loading != Some(from) {
+                    return; // not the read out now
+                }
+                self.loading = None;
+                self.on_loaded(from, limit, events, corrupt, out);
+            }
+            Input::LoadFailed => {
+                self.loading = None;
+                let at = now + LOAD_RETRY;
+                self.load_after = Some(at);
+                self.arm(now, at, out);
+            }
+            Input::Done {
+                seq,
+                probe,
+                verdict,
+                attempt,
+            } => {
+                if !self.on_done(now, seq, probe, verdict, attempt, out) {
+                    return;
+                }
+            }
+            Input::Stop => {
+                self.stopping = true;
+                return;
+            }
+        }
+        self.pump(now, out);
+    }
+
+    /// Starts whatever may start now, asks for a read when the buffer runs low, and arms the
+    /// next timer.
+    fn pump(&mut self, now: Time, out: &mut Vec<Effect<E>>) {
+        if self.stopping || self.paused {
+            return;
+        }
+        if let Some(down) = self.down {
+            if !self.active.is_empty() {
+                return; // an attempt is out; its result decides
+            }
+            if now < down.next_at {
+                self.arm(now, down.next_at, out);
+                return;
+            }
+            self.refill(now, out);
+            if let Some((seq, ev)) = self.ready.pop_first() {
+                self.start(seq, ev, true, out);
+            }
+            return;
+        }
+        // Retries whose wait is over.
+        for (seq, slot) in self.active.iter_mut() {
+            if matches!(slot.phase, Phase::Waiting(t) if t <= now) {
+                slot.phase = Phase::InFlight;
+                let attempt = slot.ev.begin_attempt();
+                out.push(Effect::Start {
+                    seq: *seq,
+                    attempt,
+                    probe: false,
+                });
+            }
+        }
+        // New events, up to max_in_flight started.
+        while self.active.len() < self.policy.max_in_flight.max(1) {
+            let Some((seq, ev)) = self.ready.pop_first() else {
+                break;
+            };
+            self.start(seq, ev, false, out);
+        }
+        self.refill(now, out);
+        let next = self
+            .active
+            .values()
+            .filter_map(|s| match s.phase {
+                Phase::Waiting(t) => Some(t),
+                Phase::InFlight => None,
+            })
+            .min();
+        if let Some(t) = next {
+            self.arm(now, t, out);
+        }
+    }
+
+    fn start(&mut self, seq: u64, mut ev: E, probe: bool, out: &mut Vec<Effect<E>>) {
+        let attempt = ev.begin_attempt();
+        self.active.insert(
+            seq,
+            Slot {
+                ev,
+                phase: Phase::InFlight,
+            },
+        );
+        out.push(Effect::Start {
+            seq,
+            attempt,
+            probe,
+        });
+    }
+
+    /// Asks for the next events from the journal when few are ready and more wait there.
+    fn refill(&mut self, now: Time, out: &mut Vec<Effect<E>>) {
+        let Some(from) = self.spilled else {
+            return;
+        };
+        if self.loading.is_some()
+            || self.ready.len() >= REFILL_BELOW
+            || self.load_after.is_some_and(|t| now < t)
+        {
+            return;
+        }
+        self.load_after = None;
+        self.loading = Some(from);
+        out.push(Effect::Load {
+            from,
+            limit: BUFFER - self.ready.len(),
+        });
+    }
+
+    fn arm(&mut self, now: Time, at: Time, out: &mut Vec<Effect<E>>) {
+        if self.timer_at.is_some_and(|t| t <= at && t > now) {
+            return; // an earlier timer will pump anyway
+        }
+        self.timer_at = Some(at);
+        out.push(Effect::Arm(at));
+    }
+
+    /// A started event (in flight or waiting for a retry).
+    pub fn started(&self, seq: u64) -> Option<&E> {
+        self.active.get(&seq).map(|s| &s.ev)
+    }
+
+    /// A started event, to note what an attempt did in its history.
+    pub fn started_mut(&mut self, seq: u64) -> Option<&mut E> {
+        self.active.get_mut(&seq).map(|s| &mut s.ev)
+    }
+
+    /// Events accepted and neither delivered nor dead-lettered (in flight included).
+    pub fn backlog(&self) -> u64 {
+        self.backlog
+    }
+
+    /// Attempts in flight now.
+    pub fn in_flight(&self) -> u32 {
+        self.active
+            .values()
+            .filter(|s| matches!(s.phase, Phase::InFlight))
+            .count() as u32
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// Events held in memory, not started.
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+}
+
+#[cfg(test)]
+mod tests;

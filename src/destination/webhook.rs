@@ -1,0 +1,140 @@
+//! The HTTPS webhook destination (v1 contract): `POST <url>` with the stored body, its
+//! `Content-Type`, `X-HAPP-Event-Id`, `X-HAPP-Attempt`, `X-HAPP-Event`, the
+//! `X-HAPP-Signature: sha256=…` HMAC when a secret is set ([`crate::core::signing`]) and
+//! `Authorization: Bearer …` when a password is set; and what an answer means for the retry
+//! policy ([`outcome`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Uri, header};
+use http_body_util::Full;
+
+use super::http::{Answer, Client};
+use super::{BuildError, DFuture, Delivery, Destination, Failure, Next, Outcome, Ping};
+use crate::core::record::EventMeta;
+use crate::core::retry::FailureKind;
+use crate::model::EndpointConfig;
+
+/// An endpoint's webhook: its URL, credentials and timeout, over the shared client.
+pub struct Webhook {
+    http: Client,
+    target: Arc<Target>,
+}
+
+/// What every attempt of the endpoint shares (prepared once per settings change).
+struct Target {
+    url: Uri,
+    /// The HMAC key, when the endpoint has a secret.
+    secret: Option<Vec<u8>>,
+    /// `Bearer <password>`, marked sensitive, when the endpoint has a password.
+    authorization: Option<HeaderValue>,
+    timeout: Duration,
+}
+
+impl Webhook {
+    pub fn new(http: Client, config: &EndpointConfig) -> Result<Self, BuildError> {
+        let url: Uri = config.url.parse().map_err(|_| BuildError::Url)?;
+        let target = Target {
+            url,
+            secret: config
+                .secret
+                .as_ref()
+                .map(|s| s.expose().as_bytes().to_vec()),
+            authorization: config.password.as_ref().and_then(|p| {
+                let mut v = HeaderValue::from_str(&format!("Bearer {}", p.expose())).ok()?;
+                v.set_sensitive(true);
+                Some(v)
+            }),
+            timeout: Duration::from_millis(config.timeout_ms),
+        };
+        Ok(Self {
+            http,
+            target: Arc::new(target),
+        })
+    }
+
+    fn send(&self, meta: Arc<EventMeta>, body: Bytes, attempt: u32) -> DFuture {
+        let http = self.http.clone();
+        let target = self.target.clone();
+        Box::pin(async move {
+            // Signed here, beside the scheduler, not on its task.
+            let answer = match target.request(&meta, body, attempt) {
+                Ok(req) => http.send(req, target.timeout).await,
+                Err(msg) => Answer::unsent(FailureKind::Protocol, msg),
+            };
+            outcome(answer)
+        })
+    }
+}
+
+impl Target {
+    /// The POST with Courier's headers.
+    fn request(
+        &self,
+        meta: &EventMeta,
+        body: Bytes,
+        attempt: u32,
+    ) -> Result<Request<Full<Bytes>>, String> {
+        let mut b = Request::post(self.url.clone())
+            .header(header::CONTENT_TYPE, meta.content_type.as_str())
+            .header(
+                header::USER_AGENT,
+                concat!("courier/", env!("CARGO_PKG_VERSION")),
+            )
+            .header("x-happ-event-id", meta.id.as_str())
+            .header("x-happ-attempt", attempt.to_string());
+        if let Some(t) = &meta.event_type {
+            b = b.header("x-happ-event", t.as_str());
+        }
+        if let Some(secret) = &self.secret {
+            b = b.header(
+                crate::core::signing::SIGNATURE_HEADER,
+                crate::core::signing::sign(secret, &body),
+            );
+        }
+        if let Some(auth) = &self.authorization {
+            b = b.header(header::AUTHORIZATION, auth.clone());
+        }
+        b.body(Full::new(body))
+            .map_err(|e| format!("cannot build request: {e}"))
+    }
+}
+
+impl Destination for Webhook {
+    fn deliver(&self, d: Delivery) -> DFuture {
+        self.send(d.meta, d.body, d.attempt)
+    }
+
+    fn test(&self, ping: Ping) -> DFuture {
+        let (meta, body) = ping.event();
+        self.send(Arc::new(meta), body, 1)
+    }
+}
+
+/// What an HTTP answer means for a webhook: a 2xx is delivered; any other status or failure
+/// uses up the next retry, except a 429 with a `Retry-After`, which is waited out without
+/// using one. Timeouts, connection and TLS errors, 5xx and 429 blame the endpoint.
+pub fn outcome(a: Answer) -> Outcome {
+    let failure = a.failure.map(|(kind, message)| {
+        let next = match a.retry_after {
+            Some(wait) if a.status == Some(429) => Next::After(wait),
+            _ => Next::Schedule,
+        };
+        Failure {
+            code: kind.code(),
+            message,
+            blames_endpoint: kind.blames_endpoint(),
+            next,
+        }
+    });
+    Outcome {
+        status: a.status,
+        failure,
+        latency: a.latency,
+    }
+}
+
+#[cfg(test)]
+mod tests;

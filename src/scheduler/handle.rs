@@ -1,0 +1,81 @@
+//! The scheduler's outside: its settings, the messages it takes, the handle the API and the
+//! daemon hold, and the runtime view of an endpoint it answers with.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::model::ErrorInfo;
+use crate::store::Notice;
+
+/// Scheduler settings.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// Longest `Retry-After` honoured.
+    pub retry_after_cap: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            retry_after_cap: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What an endpoint looks like right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeView {
+    pub id: String,
+    /// `active`, `paused` or `down`.
+    pub state: &'static str,
+    /// Events accepted and neither delivered nor dead-lettered (in flight included).
+    pub backlog: u64,
+    pub in_flight: u32,
+    pub last_error: Option<ErrorInfo>,
+}
+
+/// Messages to the scheduler.
+#[derive(Debug)]
+pub enum SchedMsg {
+    Notice(Notice),
+    Inspect {
+        id: Option<String>,
+        reply: oneshot::Sender<Vec<RuntimeView>>,
+    },
+    /// Stop starting attempts, let in-flight ones finish within `grace`, then answer.
+    Shutdown {
+        grace: Duration,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A handle to the scheduler task.
+#[derive(Clone)]
+pub struct SchedulerHandle {
+    pub(super) tx: mpsc::UnboundedSender<SchedMsg>,
+}
+
+impl SchedulerHandle {
+    /// Forwards a writer notice.
+    pub fn notify(&self, n: Notice) {
+        let _ = self.tx.send(SchedMsg::Notice(n));
+    }
+
+    /// Runtime views of one endpoint or all.
+    pub async fn inspect(&self, id: Option<String>) -> Vec<RuntimeView> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(SchedMsg::Inspect { id, reply: tx }).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Drains in-flight attempts (bounded by `grace`) and stops.
+    pub async fn shutdown(&self, grace: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(SchedMsg::Shutdown { grace, done: tx }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}

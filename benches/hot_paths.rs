@@ -118,7 +118,7 @@ fn fingerprint(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("sha256", |bench| {
         bench.iter(|| {
-            courier::model::request_fingerprint(
+            courier::core::model::request_fingerprint(
                 black_box("application/json"),
                 Some("order.created"),
                 black_box(&b),

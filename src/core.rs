@@ -5,6 +5,7 @@ pub mod channel;
 pub mod duration;
 pub mod endpoint;
 pub mod ids;
+pub mod model;
 pub mod partition;
 pub mod ratelimit;
 pub mod record;

@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::core::model::EndpointRecord;
 use crate::core::record::EventMeta;
-use crate::model::EndpointRecord;
 
 pub use crate::core::partition::{Next, Verdict};
 

@@ -21,7 +21,6 @@ pub mod destination;
 pub mod error;
 pub mod ingress;
 pub mod intake;
-pub mod model;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;

@@ -17,10 +17,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::core::model::{AttemptRecord, EndpointRecord, ErrorInfo, EventProgress};
 use crate::core::partition::{Effect, Finish, Input, Partition, Pending, Policy};
 use crate::core::timefmt::now_ms;
 use crate::destination::{Delivery, Destination, Factory, Outcome};
-use crate::model::{AttemptRecord, EndpointRecord, ErrorInfo, EventProgress};
 use crate::store::{
     Journal, Loaded, Notice, ProgressOutcome, ProgressUpdate, QueuedEvent, StoreError,
 };

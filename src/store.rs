@@ -78,11 +78,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::core::record::{self, EventMeta, Record};
-use crate::model::{
+use crate::core::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
     EventProgress,
 };
+use crate::core::record::{self, EventMeta, Record};
 
 pub use rules::RECORD_CORRUPT;
 pub use rules::endpoints::ENDPOINT_DELETED;
@@ -264,7 +264,11 @@ impl EnqueueReq {
     ) -> Result<Self, record::RecordError> {
         let record = record::encode(&meta, &body)?;
         let fingerprint = idempotency_key.as_ref().map(|_| {
-            crate::model::request_fingerprint(&meta.content_type, meta.event_type.as_deref(), &body)
+            crate::core::model::request_fingerprint(
+                &meta.content_type,
+                meta.event_type.as_deref(),
+                &body,
+            )
         });
         Ok(Self {
             endpoint,

@@ -18,11 +18,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use courier::core::model::{EndpointConfig, EndpointRecord};
 use courier::core::record::EventMeta;
 use courier::core::retry::FailureKind;
 use courier::destination::http::Answer;
 use courier::destination::{BuildError, DFuture, Delivery, Destination, Factory, Ping};
-use courier::model::{EndpointConfig, EndpointRecord};
 use courier::scheduler::{Scheduler, SchedulerConfig, SchedulerHandle};
 use courier::store::redb::{DEFAULT_CACHE_BYTES, RedbJournal};
 use courier::store::{EnqueueReq, Journal};
@@ -413,7 +413,7 @@ async fn check_backlog(
 fn check_final(
     model: &Model,
     s: &Shared,
-    dead: &[courier::model::DeadLetter],
+    dead: &[courier::core::model::DeadLetter],
 ) -> Result<(), TestCaseError> {
     prop_assert!(s.violations.is_empty(), "{:?}", s.violations);
     let seq_of: HashMap<&str, (usize, u64)> = model
@@ -473,7 +473,7 @@ fn check_final(
         for (i, x) in s.log.iter().enumerate().filter(|(_, x)| x.ep == e) {
             log_pos.insert(x.event_id.as_str(), i);
         }
-        let mut deaths: Vec<(usize, &courier::model::DeadLetter)> = dead
+        let mut deaths: Vec<(usize, &courier::core::model::DeadLetter)> = dead
             .iter()
             .filter(|d| d.endpoint == format!("ep{e}"))
             .filter_map(|d| log_pos.get(d.event_id.as_str()).map(|p| (*p, d)))

@@ -10,8 +10,8 @@ use super::http::{ADMIN_BODY_MAX, Resp, check_id, fixed_limit, json_ok, no_conte
 use super::views::{attempt_view, endpoint_view};
 use crate::body::{Body, read_body};
 use crate::core::endpoint::endpoint_config;
+use crate::core::model::EndpointRecord;
 use crate::error::ApiError;
-use crate::model::EndpointRecord;
 use crate::scheduler::RuntimeView;
 use crate::views::{AttemptList, EndpointList, EndpointView};
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::core::duration;
+use crate::core::model::{AttemptRecord, ChannelRecord, DeadLetter, EndpointRecord, ErrorInfo};
 use crate::core::timefmt::rfc3339;
-use crate::model::{AttemptRecord, ChannelRecord, DeadLetter, EndpointRecord, ErrorInfo};
 use crate::scheduler::RuntimeView;
 use crate::store::{EnqueueOk, StoredRecord};
 use crate::views::{

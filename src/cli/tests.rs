@@ -1,3 +1,5 @@
+//! Unit tests of the CLI's argument definitions and the mapping of failures to exit codes.
+
 use std::path::PathBuf;
 
 use bytes::Bytes;

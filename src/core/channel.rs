@@ -7,8 +7,8 @@
 use serde::Deserialize;
 
 use crate::core::endpoint::{SpecError, check_secret, explicit, redact_serde, valid_endpoint_id};
+use crate::core::model::{ChannelConfig, DEFAULT_CHANNEL_RATE};
 use crate::core::secret::Secret;
-use crate::model::{ChannelConfig, DEFAULT_CHANNEL_RATE};
 
 /// Largest accepted channel rate (and burst).
 pub const RATE_MAX: u32 = 100_000;

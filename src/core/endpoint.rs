@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::core::duration;
+use crate::core::model::{DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT, EndpointConfig};
 use crate::core::retry::MIN_RETRY_DELAY;
 use crate::core::secret::Secret;
-use crate::model::{DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT, EndpointConfig};
 
 /// Longest attempt timeout.
 pub const TIMEOUT_MAX: Duration = Duration::from_secs(600);

@@ -13,9 +13,9 @@ use http_body_util::Full;
 
 use super::http::{Answer, Client};
 use super::{BuildError, DFuture, Delivery, Destination, Failure, Next, Outcome, Ping};
+use crate::core::model::EndpointConfig;
 use crate::core::record::EventMeta;
 use crate::core::retry::FailureKind;
-use crate::model::EndpointConfig;
 
 /// An endpoint's webhook: its URL, credentials and timeout, over the shared client.
 pub struct Webhook {

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::time::Instant;
 
+use crate::core::model::ChannelRecord;
 use crate::core::ratelimit::TokenBucket;
-use crate::model::ChannelRecord;
 
 /// Channels and their buckets, shared by the ingress and the admin API.
 #[derive(Default)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::model::ErrorInfo;
+use crate::core::model::ErrorInfo;
 use crate::store::Notice;
 
 /// Scheduler settings.

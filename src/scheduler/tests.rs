@@ -4,11 +4,11 @@
 use std::sync::Mutex;
 
 use super::*;
+use crate::core::model::EndpointConfig;
 use crate::core::record::EventMeta;
 use crate::core::retry::FailureKind;
 use crate::destination::http::Answer as HttpAnswer;
 use crate::destination::{BuildError, DFuture, Ping};
-use crate::model::EndpointConfig;
 use crate::store::redb::RedbJournal;
 use crate::store::{EnqueueReq, StoreError};
 
@@ -157,7 +157,7 @@ impl Rig {
     async fn view(&self) -> RuntimeView {
         self.handle.inspect(Some("ep".into())).await.remove(0)
     }
-    async fn dead(&self) -> Vec<crate::model::DeadLetter> {
+    async fn dead(&self) -> Vec<crate::core::model::DeadLetter> {
         self.journal.sync().await.unwrap();
         self.journal.db().dead_letters(None).unwrap()
     }

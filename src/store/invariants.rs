@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::tables::ReadTables;
 use super::{ATTEMPT_LOG_KEEP, StoreError, decode};
+use crate::core::model::{AttemptRecord, DeadLetter, EndpointRecord, EventProgress, IdempotentHit};
 use crate::core::record;
-use crate::model::{AttemptRecord, DeadLetter, EndpointRecord, EventProgress, IdempotentHit};
 
 /// Most attempt-log rows an endpoint may hold between prunes.
 const ATTEMPT_ROWS_MAX: u64 = ATTEMPT_LOG_KEEP + super::rules::progress::ATTEMPT_PRUNE_EVERY - 1;
@@ -174,7 +174,7 @@ mod tests {
         assert_eq!(check(&t).unwrap(), Vec::<String>::new());
         let rec = EndpointRecord {
             id: "a".into(),
-            config: crate::model::EndpointConfig {
+            config: crate::core::model::EndpointConfig {
                 url: "https://r.test/".into(),
                 secret: None,
                 password: None,

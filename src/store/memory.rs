@@ -13,7 +13,7 @@ use super::{
     Clock, EnqueueOk, EnqueueReq, JFuture, Journal, Loaded, NoticeSink, ProgressUpdate, StoreError,
     StoredRecord, invariants, system_clock,
 };
-use crate::model::{
+use crate::core::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
 };
 pub use tables::MemTables;

@@ -16,7 +16,7 @@ use super::{
     Clock, JFuture, Journal, Loaded, NoticeSink, ProgressUpdate, SCHEMA_VERSION, StoreError,
     StoredRecord, invariants, system_clock,
 };
-use crate::model::{
+use crate::core::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
 };
 use tables::ReadView;

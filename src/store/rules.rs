@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use super::tables::{ReadTables, Tables};
 use super::{Notice, StoreError, encode};
 use crate::core::ids::IdGen;
-use crate::model::EndpointRecord;
+use crate::core::model::EndpointRecord;
 
 pub use dead_letters::RECORD_CORRUPT;
 

@@ -2,7 +2,7 @@
 //! A backend implements [`ReadTables`] (for its reads) and [`Tables`] (for one write
 //! transaction); the backend-neutral rules in [`super::rules`] are written against them only.
 //!
-//! Values are the stored bytes (postcard shapes of [`crate::model`] and record bytes of
+//! Values are the stored bytes (postcard shapes of [`crate::core::model`] and record bytes of
 //! [`crate::core::record`]); the rules encode and decode them, so every backend stores the same
 //! bytes. Reads hand the stored bytes to a closure instead of copying them out. Scans visit rows
 //! in key order and stop when the closure answers `false`. Any `Err` a table call returns is a

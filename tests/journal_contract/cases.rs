@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use courier::model::ChannelConfig;
+use courier::core::model::ChannelConfig;
 use courier::store::{
     ENDPOINT_DELETED, IDEMPOTENCY_TTL_MS, ProgressOutcome, RECORD_CORRUPT, StoreError, StoredRecord,
 };
@@ -362,7 +362,7 @@ pub async fn dead_letters_filter_and_order(open: Open) {
         h.progress(update(ep, id, *seq, 1, dead("MAX_RETRIES_EXCEEDED")))
             .await;
     }
-    let ids = |v: Vec<courier::model::DeadLetter>| -> Vec<String> {
+    let ids = |v: Vec<courier::core::model::DeadLetter>| -> Vec<String> {
         v.into_iter().map(|d| d.event_id).collect()
     };
     let everything: Vec<String> = all.iter().map(|(_, id, _)| id.clone()).collect();

@@ -8,8 +8,8 @@ use std::sync::{Arc, mpsc};
 
 use bytes::Bytes;
 use courier::core::ids::IdGen;
+use courier::core::model::{AttemptRecord, EndpointConfig, EventProgress};
 use courier::core::record::EventMeta;
-use courier::model::{AttemptRecord, EndpointConfig, EventProgress};
 use courier::store::memory::MemoryJournal;
 use courier::store::redb::{DB_FILE, DEFAULT_CACHE_BYTES, RedbJournal};
 use courier::store::{

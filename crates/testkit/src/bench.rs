@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use courier::client::{Client, Error, Target};
+use courier::views::EndpointUpdate;
 use hyper::Method;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use courier::views::EndpointUpdate;
 
 /// The repository's root directory (where `target/` and `src/` are).
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -52,7 +52,12 @@ impl Api {
     }
 
     /// One raw call (`Content-Type: application/json` when there is a body): `(status, body)`.
-    pub async fn raw(&mut self, method: Method, path: &str, body: Bytes) -> io::Result<(u16, Bytes)> {
+    pub async fn raw(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> io::Result<(u16, Bytes)> {
         let json = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
         let headers: &[_] = if body.is_empty() { &[] } else { &json };
         let a = retried!(self, |c| async {
@@ -103,9 +108,7 @@ impl Api {
 pub fn courier_bin() -> PathBuf {
     std::env::var_os("COURIER_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(ROOT).join("target/release/courier")
-        })
+        .unwrap_or_else(|| Path::new(ROOT).join("target/release/courier"))
 }
 
 /// The real daemon as a child process in `dir` (data in `dir/data`, socket `dir/courier.sock`,

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use courier::client::{Client, TransportKind};
-use hyper::header::{HeaderName, HeaderValue};
 use hyper::Method;
+use hyper::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
 /// The `courier` binary of the build under test: `Command::new(BIN)`.

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::core::model::{ChannelConfig, EndpointConfig, EventProgress};
 use crate::core::record::{EventMeta, Record};
-use crate::model::{ChannelConfig, EndpointConfig, EventProgress};
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap()

@@ -1,3 +1,5 @@
+//! Unit tests of the CLI's pure rendering: tables, key lines, errors, from typed views.
+
 use bytes::Bytes;
 use hyper::StatusCode;
 

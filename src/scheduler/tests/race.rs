@@ -2,10 +2,10 @@
 //! read is out and the read did not see it. It must be delivered all the same.
 
 use super::*;
-use crate::core::record::EventMeta;
-use crate::model::{
+use crate::core::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
 };
+use crate::core::record::EventMeta;
 use crate::store::{EnqueueOk, EnqueueReq, JFuture, StoredRecord};
 
 /// The real journal, except that the first `load_events` answers only when told to (after its

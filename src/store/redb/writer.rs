@@ -21,7 +21,7 @@ use redb::Durability;
 
 use super::DbHandle;
 use super::tables::{WriteTables, se};
-use crate::model::{ChannelConfig, ChannelRecord, EndpointConfig, EndpointRecord};
+use crate::core::model::{ChannelConfig, ChannelRecord, EndpointConfig, EndpointRecord};
 use crate::store::rules::{Applied, Changes, Rules, idempotency};
 use crate::store::{
     Clock, EnqueueOk, EnqueueReq, NoticeSink, ProgressOutcome, ProgressUpdate, StoreError,

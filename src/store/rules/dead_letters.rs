@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::{Applied, Changes, Rules};
+use crate::core::model::{DeadLetter, EventProgress};
 use crate::core::record;
-use crate::model::{DeadLetter, EventProgress};
 use crate::store::tables::Tables;
 use crate::store::{Notice, QueuedEvent, StoreError, decode, encode};
 
@@ -31,7 +31,7 @@ impl Rules {
         let mut progress: EventProgress = progress
             .and_then(|p| postcard::from_bytes(p).ok())
             .unwrap_or_default();
-        progress.last_error = Some(crate::model::ErrorInfo {
+        progress.last_error = Some(crate::core::model::ErrorInfo {
             code: RECORD_CORRUPT.into(),
             message: format!("the stored record of event {ep}/{seq} is corrupt: {why}"),
             status: None,

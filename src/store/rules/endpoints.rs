@@ -4,10 +4,10 @@
 //! channels (whose endpoint must exist).
 
 use super::{Applied, Changes, Rules};
-use crate::core::record;
-use crate::model::{
+use crate::core::model::{
     ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord, EventProgress,
 };
+use crate::core::record;
 use crate::store::tables::Tables;
 use crate::store::{Notice, StoreError, decode, encode};
 

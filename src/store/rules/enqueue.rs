@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::idempotency::{batch_mismatch, remembered};
 use super::{Applied, Changes, Rules};
-use crate::model::{EventProgress, IdempotentHit};
+use crate::core::model::{EventProgress, IdempotentHit};
 use crate::store::tables::Tables;
 use crate::store::{EnqueueOk, EnqueueReq, Notice, QueuedEvent, StoreError, encode};
 

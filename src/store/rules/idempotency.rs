@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::IdempotentHit;
+use crate::core::model::IdempotentHit;
 use crate::store::tables::{ReadTables, Tables};
 use crate::store::{EnqueueReq, IDEMPOTENCY_TTL_MS, StoreError};
 

@@ -4,7 +4,7 @@
 //! record that fails its check.
 
 use super::{Changes, Rules};
-use crate::model::DeadLetter;
+use crate::core::model::DeadLetter;
 use crate::store::tables::Tables;
 use crate::store::{ATTEMPT_LOG_KEEP, ProgressOutcome, ProgressUpdate, StoreError, encode};
 

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::core::model::{AttemptRecord, ChannelRecord, DeadLetter, EndpointRecord, EventProgress};
 use crate::core::record::{self, Record};
-use crate::model::{AttemptRecord, ChannelRecord, DeadLetter, EndpointRecord, EventProgress};
 use crate::store::tables::ReadTables;
 use crate::store::{Loaded, QueuedEvent, StoreError, StoredRecord, decode};
 

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::*;
+use crate::core::model::{
+    AttemptRecord, ChannelConfig, EndpointConfig, EventProgress, IdempotentHit,
+};
 use crate::core::record::EventMeta;
-use crate::model::{AttemptRecord, ChannelConfig, EndpointConfig, EventProgress, IdempotentHit};
 use crate::store::memory::MemTables;
 use crate::store::tables::{ReadTables, Tables};
 use crate::store::{
@@ -77,7 +79,7 @@ impl Fx {
         read::endpoint(&self.t, ep).unwrap().unwrap()
     }
 
-    fn dead(&self) -> Vec<crate::model::DeadLetter> {
+    fn dead(&self) -> Vec<crate::core::model::DeadLetter> {
         read::dead_letters(&self.t, None).unwrap()
     }
 

@@ -303,4 +303,3 @@ fn decode_lower_hex(s: &str) -> Option<Vec<u8>> {
         .map(|p| Some((nib(p[0])? << 4) | nib(p[1])?))
         .collect()
 }
-

@@ -2,8 +2,8 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,7 +28,11 @@ use super::{Behavior, Delivery, Rule, Shared, verify_signature};
 // Server internals
 // ---------------------------------------------------------------------------------------------
 
-pub(super) async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) {
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
     // Owned here: aborting this task drops the set, which aborts every connection task.
     let mut conns = JoinSet::new();
     loop {
@@ -402,4 +406,3 @@ impl hyper::body::Body for RepeatBody {
         SizeHint::with_exact(self.remaining as u64)
     }
 }
-

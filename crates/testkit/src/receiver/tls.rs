@@ -184,4 +184,3 @@ impl TestCa {
         self.leaf.server_config()
     }
 }
-

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::core::model::EndpointRecord;
+use crate::core::endpoint::{DestinationKind, EndpointSpec};
 use crate::core::record::EventMeta;
 
 pub use crate::core::partition::{Next, Verdict};
@@ -120,16 +120,18 @@ pub trait Destination: Send + Sync + 'static {
     fn test(&self, ping: Ping) -> DFuture;
 }
 
-/// Why an endpoint's destination could not be built from its stored settings.
+/// Why an endpoint's destination could not be built from its settings.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
-    #[error("stored endpoint URL does not parse")]
-    Url,
+    /// The settings are not usable for this kind (a future kind's missing field, say).
+    #[error("endpoint settings unusable for its destination: {0}")]
+    Settings(String),
 }
 
-/// Builds destinations from stored endpoints.
+/// Builds an endpoint's destination from its typed settings (parsed once, by
+/// [`EndpointSpec`]); a new destination kind is one more arm of the daemon's factory.
 pub trait Factory: Send + Sync + 'static {
-    fn build(&self, endpoint: &EndpointRecord) -> Result<Arc<dyn Destination>, BuildError>;
+    fn build(&self, id: &str, spec: &EndpointSpec) -> Result<Arc<dyn Destination>, BuildError>;
 }
 
 /// The daemon's factory: every destination shares one pooled HTTP client.
@@ -147,10 +149,11 @@ impl Destinations {
 }
 
 impl Factory for Destinations {
-    fn build(&self, endpoint: &EndpointRecord) -> Result<Arc<dyn Destination>, BuildError> {
-        Ok(Arc::new(webhook::Webhook::new(
-            self.http.clone(),
-            &endpoint.config,
-        )?))
+    fn build(&self, _id: &str, spec: &EndpointSpec) -> Result<Arc<dyn Destination>, BuildError> {
+        match spec.destination {
+            DestinationKind::Webhook => {
+                Ok(Arc::new(webhook::Webhook::new(self.http.clone(), spec)))
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::core::endpoint::EndpointSpec;
 use crate::core::model::{AttemptRecord, EndpointRecord, ErrorInfo, EventProgress};
 use crate::core::partition::{Effect, Finish, Input, Partition, Pending, Policy};
 use crate::core::timefmt::now_ms;
@@ -233,29 +234,32 @@ impl Scheduler {
         }
     }
 
-    fn policy(&self, rec: &EndpointRecord) -> Policy {
-        let c = &rec.config;
+    fn policy(&self, spec: &EndpointSpec) -> Policy {
         Policy {
-            schedule: c
-                .retry_schedule_ms
-                .iter()
-                .map(|ms| Duration::from_millis(*ms))
-                .collect(),
-            max_in_flight: (c.max_in_flight.max(1)) as usize,
+            schedule: spec.retry_schedule.clone(),
+            max_in_flight: (spec.max_in_flight.max(1)) as usize,
             retry_after_cap: self.cfg.retry_after_cap,
         }
     }
 
     /// Creates or updates a partition; answers its id and whether it is new.
     fn upsert(&mut self, rec: &EndpointRecord) -> Option<(Arc<str>, bool)> {
-        let dest = match self.destinations.build(rec) {
-            Ok(d) => d,
+        // The stored settings, typed once; the policy and the destination are built from them.
+        let spec = match EndpointSpec::from_config(&rec.config) {
+            Ok(s) => s,
             Err(e) => {
                 tracing::error!(endpoint = %rec.id, error = %e, "stored endpoint URL does not parse; not delivering");
                 return None;
             }
         };
-        let policy = self.policy(rec);
+        let dest = match self.destinations.build(&rec.id, &spec) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(endpoint = %rec.id, error = %e, "endpoint settings unusable; not delivering");
+                return None;
+            }
+        };
+        let policy = self.policy(&spec);
         if let Some(p) = self.parts.get_mut(rec.id.as_str()) {
             p.dest = dest;
             let id = p.id.clone();

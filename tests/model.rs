@@ -18,7 +18,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use courier::core::model::{EndpointConfig, EndpointRecord};
+use courier::core::endpoint::EndpointSpec;
+use courier::core::model::EndpointConfig;
 use courier::core::record::EventMeta;
 use courier::core::retry::FailureKind;
 use courier::destination::http::Answer;
@@ -89,9 +90,14 @@ struct ScriptedReceiver {
 struct Receivers(Arc<Mutex<Shared>>);
 
 impl Factory for Receivers {
-    fn build(&self, rec: &EndpointRecord) -> Result<Arc<dyn Destination>, BuildError> {
-        let url: http::Uri = rec.config.url.parse().map_err(|_| BuildError::Url)?;
-        let ep: usize = url.path().trim_start_matches("/ep").parse().unwrap();
+    fn build(&self, _: &str, spec: &EndpointSpec) -> Result<Arc<dyn Destination>, BuildError> {
+        let ep: usize = spec
+            .url
+            .uri()
+            .path()
+            .trim_start_matches("/ep")
+            .parse()
+            .unwrap();
         Ok(Arc::new(ScriptedReceiver {
             ep,
             shared: self.0.clone(),

@@ -12,8 +12,8 @@ use http::{HeaderValue, Request, Uri, header};
 use http_body_util::Full;
 
 use super::http::{Answer, Client};
-use super::{BuildError, DFuture, Delivery, Destination, Failure, Next, Outcome, Ping};
-use crate::core::model::EndpointConfig;
+use super::{DFuture, Delivery, Destination, Failure, Next, Outcome, Ping};
+use crate::core::endpoint::EndpointSpec;
 use crate::core::record::EventMeta;
 use crate::core::retry::FailureKind;
 
@@ -34,25 +34,21 @@ struct Target {
 }
 
 impl Webhook {
-    pub fn new(http: Client, config: &EndpointConfig) -> Result<Self, BuildError> {
-        let url: Uri = config.url.parse().map_err(|_| BuildError::Url)?;
+    pub fn new(http: Client, spec: &EndpointSpec) -> Self {
         let target = Target {
-            url,
-            secret: config
-                .secret
-                .as_ref()
-                .map(|s| s.expose().as_bytes().to_vec()),
-            authorization: config.password.as_ref().and_then(|p| {
+            url: spec.url.uri().clone(),
+            secret: spec.secret.as_ref().map(|s| s.expose().as_bytes().to_vec()),
+            authorization: spec.password.as_ref().and_then(|p| {
                 let mut v = HeaderValue::from_str(&format!("Bearer {}", p.expose())).ok()?;
                 v.set_sensitive(true);
                 Some(v)
             }),
-            timeout: Duration::from_millis(config.timeout_ms),
+            timeout: spec.timeout,
         };
-        Ok(Self {
+        Self {
             http,
             target: Arc::new(target),
-        })
+        }
     }
 
     fn send(&self, meta: Arc<EventMeta>, body: Bytes, attempt: u32) -> DFuture {

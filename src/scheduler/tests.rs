@@ -67,7 +67,7 @@ impl Destination for Scripted {
 struct ScriptedFactory(Arc<Scripted>);
 
 impl Factory for ScriptedFactory {
-    fn build(&self, _: &EndpointRecord) -> Result<Arc<dyn Destination>, BuildError> {
+    fn build(&self, _: &str, _: &EndpointSpec) -> Result<Arc<dyn Destination>, BuildError> {
         Ok(self.0.clone())
     }
 }

@@ -218,3 +218,53 @@ fn core_imports_nothing_outside_core() {
         "core (pure policy) must not import {outside:?}"
     );
 }
+
+/// `rust-version` really builds: it is at least the `rust-version` every dependency in the
+/// lock file declares (redb 4.4 needs 1.90, for one). Read from `cargo metadata`, offline.
+#[test]
+fn rust_version_covers_every_dependency() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(root().join("Cargo.toml"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = |s: &str| -> Vec<u64> { s.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let packages = meta["packages"].as_array().unwrap();
+    let ours = |name: &str| {
+        packages
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["rust_version"].as_str())
+            .unwrap_or_else(|| panic!("{name} declares no rust-version"))
+            .to_string()
+    };
+    let msrv = ours("courier");
+    assert_eq!(
+        ours("courier-testkit"),
+        msrv,
+        "one rust-version for the workspace"
+    );
+    for p in packages {
+        if let Some(rv) = p["rust_version"].as_str() {
+            assert!(
+                version(rv) <= version(&msrv),
+                "{} {} needs Rust {rv}, above courier's rust-version {msrv}",
+                p["name"],
+                p["version"]
+            );
+        }
+    }
+}

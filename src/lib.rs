@@ -25,3 +25,6 @@ pub mod scheduler;
 pub mod store;
 pub mod telemetry;
 pub mod views;
+
+#[cfg(test)]
+mod source_tree;

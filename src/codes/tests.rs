@@ -4,53 +4,19 @@
 use super::*;
 use std::collections::HashSet;
 
-/// A file name under `src/` and its text.
-type Source = (String, String);
+use crate::source_tree::Source;
 
-/// Every source file under `src/`, read at test time (so a file added or moved by a change is
-/// checked without listing it here), without its `#[cfg(test)]` part, split into the daemon's
-/// files and the command line's (`cli`, `client`). The catalogue itself and test-only files are
-/// left out.
+/// Every source file under `src/` but the catalogue itself, split into the daemon's files and
+/// the command line's (`cli`, `client`).
 fn all_sources() -> (Vec<Source>, Vec<Source>) {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .expect("src/ is readable")
-            .map(|e| e.expect("a directory entry").path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|e| e == "rs") {
-                out.push(p);
-            }
-        }
-    }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    walk(&root, &mut files);
-    let (mut daemon, mut cli) = (Vec::new(), Vec::new());
-    for p in files {
-        let name = p
-            .strip_prefix(&root)
-            .expect("under src/")
-            .to_string_lossy()
-            .replace('\\', "/");
-        if name == "codes.rs" || name.starts_with("codes/") || name.ends_with("tests.rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&p).expect("a readable source file");
-        let text = text.split("#[cfg(test)]").next().unwrap_or("").to_string();
-        let is_cli = ["cli.rs", "cli/", "client.rs", "client/"]
-            .iter()
-            .any(|c| name == *c || name.starts_with(c));
-        if is_cli {
-            cli.push((name, text));
-        } else {
-            daemon.push((name, text));
-        }
-    }
-    (daemon, cli)
+    crate::source_tree::sources()
+        .into_iter()
+        .filter(|(name, _)| name != "codes.rs" && !name.starts_with("codes/"))
+        .partition(|(name, _)| {
+            !["cli.rs", "cli/", "client.rs", "client/"]
+                .iter()
+                .any(|c| name == *c || name.starts_with(c))
+        })
 }
 
 /// The daemon's sources.

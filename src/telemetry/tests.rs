@@ -4,35 +4,11 @@
 use super::*;
 use std::collections::HashSet;
 
-/// Every non-test source file under `src/` except this catalogue, read at test time.
-fn sources() -> Vec<(String, String)> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .expect("src/ is readable")
-            .map(|e| e.expect("a directory entry").path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|e| e == "rs") {
-                out.push(p);
-            }
-        }
-    }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    walk(&root, &mut files);
-    files
+/// Every non-test source file under `src/` except this catalogue.
+fn sources() -> Vec<crate::source_tree::Source> {
+    crate::source_tree::sources()
         .into_iter()
-        .filter_map(|p| {
-            let name = p.strip_prefix(&root).ok()?.to_string_lossy().to_string();
-            if name.starts_with("telemetry") || name.ends_with("tests.rs") {
-                return None;
-            }
-            let text = std::fs::read_to_string(&p).ok()?;
-            Some((name, text.split("#[cfg(test)]").next()?.to_string()))
-        })
+        .filter(|(name, _)| !name.starts_with("telemetry"))
         .collect()
 }
 

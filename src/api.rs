@@ -1,7 +1,8 @@
 //! The producer/admin HTTP API (served on the Unix socket and on TCP): the shared state, the
 //! step every request passes before routing (where admin authentication will go), the request
 //! log line, and the router. The handlers live one file per resource: [`endpoints`],
-//! [`events`] (with the NDJSON [`batch`]), [`dead_letters`], [`channels`], [`admin`]
+//! [`events`] (with the NDJSON [`batch`]), [`dead_letters`], [`channels`], [`errors`] (the
+//! error catalogue), [`admin`]
 //! (livez/readyz/metrics); [`http`] has the response and request helpers and [`views`] turns
 //! records into the JSON shapes of [`crate::views`].
 
@@ -10,6 +11,7 @@ pub mod batch;
 pub mod channels;
 pub mod dead_letters;
 pub mod endpoints;
+pub mod errors;
 pub mod events;
 pub mod http;
 pub mod views;
@@ -108,6 +110,14 @@ async fn route(state: &AppState, req: &mut Request<Body>) -> Result<Resp, ApiErr
             }
             _ => Err(method_not_allowed("GET")),
         },
+        ["v1", "errors"] => match m {
+            Method::GET => errors::list(),
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["v1", "errors", code] => match m {
+            Method::GET => errors::get(code),
+            _ => Err(method_not_allowed("GET")),
+        },
         ["v1", "events", "batch"] => match m {
             Method::POST => events::enqueue_batch(state, req).await,
             _ => Err(method_not_allowed("POST")),
@@ -145,6 +155,6 @@ async fn route(state: &AppState, req: &mut Request<Body>) -> Result<Resp, ApiErr
             "ROUTE_NOT_FOUND",
             format!("no route {path}"),
         )
-        .hint("see the API summary in the README")),
+        .advise("see the API summary in the README")),
     }
 }

@@ -98,7 +98,7 @@ pub async fn read_body(req: &mut Request<Body>, max: usize) -> Result<Bytes, Api
             "PAYLOAD_TOO_LARGE",
             format!("the body is larger than the limit of {max} bytes"),
         )
-        .hint("send smaller events, or raise max_body_bytes")
+        .advise("send smaller events, or raise max_body_bytes")
     };
     let read_failed =
         || ApiError::bad_request("BODY_READ_FAILED", "the request body could not be read");

@@ -1,5 +1,5 @@
 //! Client side of the `courier` command line: the `endpoint`, `send`, `channel` and `dlq`
-//! subcommands, which talk to a running daemon over its Unix socket through
+//! subcommands (and `explain`, which needs no daemon), which talk to a running daemon over its Unix socket through
 //! [`crate::client`] and render its answers as tables, `key: value` lines ([`render`]) or
 //! (`--json`) pretty JSON. This module owns the shared options, the dispatch, and the mapping
 //! of failures to exit codes: 0 success, 1 the daemon refused or answered badly, 2 bad local
@@ -8,6 +8,7 @@
 mod channel;
 mod dlq;
 mod endpoint;
+pub mod explain;
 mod input;
 pub mod render;
 mod send;
@@ -24,6 +25,7 @@ use crate::client::{self, ApiError, Client, TransportKind};
 pub use channel::ChannelCmd;
 pub use dlq::DlqCmd;
 pub use endpoint::EndpointCmd;
+pub use explain::ExplainArgs;
 pub use send::SendArgs;
 
 /// Exit code for a refusal or a malformed answer from the daemon.

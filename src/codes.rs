@@ -18,6 +18,28 @@ pub enum Kind {
     Client,
 }
 
+impl Kind {
+    /// The kind as the API and `courier explain` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Api => "api",
+            Kind::Ingress => "ingress",
+            Kind::Attempt => "attempt",
+            Kind::DeadLetter => "dead_letter",
+            Kind::Client => "client",
+        }
+    }
+
+    /// Every kind, in the catalogue's order.
+    pub const ALL: [Kind; 5] = [
+        Kind::Api,
+        Kind::Ingress,
+        Kind::Attempt,
+        Kind::DeadLetter,
+        Kind::Client,
+    ];
+}
+
 /// One code of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodeInfo {
@@ -80,6 +102,12 @@ pub const CATALOG: &[CodeInfo] = &[
         404,
         "no endpoint has this id",
         "create it with PUT /v1/endpoints/{id} (courier endpoint add ID URL); list them with courier endpoint list",
+    ),
+    api(
+        "UNKNOWN_ERROR_CODE",
+        404,
+        "the error catalogue has no such code",
+        "list every code with GET /v1/errors (courier explain)",
     ),
     api(
         "DEAD_LETTER_NOT_FOUND",
@@ -396,6 +424,64 @@ pub const CATALOG: &[CodeInfo] = &[
 /// The catalogue entry of a code.
 pub fn lookup(code: &str) -> Option<&'static CodeInfo> {
     CATALOG.iter().find(|c| c.code == code)
+}
+
+/// The entries a person may mean by `query`: the code itself (any case), else every code with
+/// that HTTP status (`404`) together with the attempt code a receiver's answer with that status
+/// gets, else every code containing the query.
+pub fn search(query: &str) -> Vec<&'static CodeInfo> {
+    let q = query.trim().to_ascii_uppercase();
+    if let Some(c) = lookup(&q) {
+        return vec![c];
+    }
+    if let Ok(status) = q.parse::<u16>() {
+        let mut found: Vec<_> = CATALOG
+            .iter()
+            .filter(|c| c.http_status == Some(status))
+            .collect();
+        if (300..600).contains(&status) {
+            let attempt = crate::core::retry::FailureKind::Http(status).code();
+            found.extend(lookup(attempt));
+        }
+        return found;
+    }
+    if q.is_empty() {
+        return Vec::new();
+    }
+    CATALOG.iter().filter(|c| c.code.contains(&q)).collect()
+}
+
+/// The catalogue as Markdown tables, one per kind: what the README shows (a test holds the two
+/// equal; `courier explain --markdown` prints it).
+pub fn markdown() -> String {
+    let mut out = String::new();
+    for kind in Kind::ALL {
+        let title = match kind {
+            Kind::Api => "Answers of the admin and producer API",
+            Kind::Ingress => "Answers of the inbound webhook ingress",
+            Kind::Attempt => "Why a delivery attempt failed (`last_error.code`, the attempt log)",
+            Kind::DeadLetter => "Why an event became a dead letter (`reason`)",
+            Kind::Client => "Printed by the command line itself",
+        };
+        out.push_str(&format!("\n**{title}**\n\n"));
+        let status = kind == Kind::Api || kind == Kind::Ingress;
+        out.push_str(if status {
+            "| code | status | meaning | fix |\n|---|---|---|---|\n"
+        } else {
+            "| code | meaning | fix |\n|---|---|---|\n"
+        });
+        for c in CATALOG.iter().filter(|c| c.kind == kind) {
+            let cell = |t: &str| t.replace('|', "\\|");
+            let status = c.http_status.map(|s| format!(" {s} |")).unwrap_or_default();
+            out.push_str(&format!(
+                "| `{}` |{status} {} | {} |\n",
+                c.code,
+                cell(c.meaning),
+                cell(c.fix)
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
-//! API errors: an HTTP status, a stable UPPER_SNAKE code, a sentence and a hint. Rendered as
-//! `{"error": {"code", "message", "hint"}}`. Messages never contain secrets or payloads. A hint
-//! not given by the caller is the code's fix from [`crate::codes`].
+//! API errors: an HTTP status, a stable UPPER_SNAKE code and a sentence, rendered as
+//! `{"error": {"code", "message", "hint"}}`. The hint is always the code's `fix` from the
+//! catalogue ([`crate::codes`]), so `GET /v1/errors/{code}` and `courier explain` say the same;
+//! what is particular to one refusal goes into the message ([`ApiError::advise`]). Messages
+//! never contain secrets or payloads.
 
 use http::StatusCode;
 use serde_json::json;
@@ -11,7 +13,6 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub hint: Option<String>,
 }
 
 impl ApiError {
@@ -20,13 +21,22 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            hint: crate::codes::lookup(code).map(|c| c.fix.to_string()),
         }
     }
 
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+    /// Adds advice particular to this refusal to the message (the hint stays the catalogue's
+    /// fix for the code).
+    pub fn advise(mut self, advice: impl AsRef<str>) -> Self {
+        let advice = advice.as_ref();
+        if !advice.is_empty() && self.hint() != Some(advice) {
+            self.message = format!("{}; {advice}", self.message.trim_end_matches('.'));
+        }
         self
+    }
+
+    /// The hint sent with the answer: the catalogue's fix for the code.
+    pub fn hint(&self) -> Option<&'static str> {
+        crate::codes::lookup(self.code).map(|c| c.fix)
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -43,7 +53,6 @@ impl ApiError {
             "ENDPOINT_NOT_FOUND",
             format!("endpoint {id:?} does not exist"),
         )
-        .hint("create it with PUT /v1/endpoints/{id} (courier endpoint add ID URL)")
     }
 
     pub fn dead_letter_not_found(id: &str) -> Self {
@@ -52,7 +61,6 @@ impl ApiError {
             "DEAD_LETTER_NOT_FOUND",
             format!("no dead letter with event id {id:?}"),
         )
-        .hint("list dead letters with GET /v1/dead-letters (courier dlq list)")
     }
 
     pub fn channel_not_found(id: &str) -> Self {
@@ -61,7 +69,6 @@ impl ApiError {
             "CHANNEL_NOT_FOUND",
             format!("channel {id:?} does not exist"),
         )
-        .hint("create it with PUT /v1/channels/{id}")
     }
 
     pub fn shutting_down() -> Self {
@@ -70,13 +77,12 @@ impl ApiError {
             "SHUTTING_DOWN",
             "the daemon is shutting down and accepts no new work",
         )
-        .hint("retry against the restarted daemon; nothing acknowledged is lost")
     }
 
     /// The JSON body.
     pub fn body(&self) -> String {
         let mut e = json!({"code": self.code, "message": self.message});
-        if let Some(h) = &self.hint {
+        if let Some(h) = self.hint() {
             e["hint"] = json!(h);
         }
         json!({ "error": e }).to_string()
@@ -96,19 +102,13 @@ impl From<crate::core::endpoint::SpecError> for ApiError {
         use crate::core::endpoint::SpecError as E;
         match e {
             E::Malformed { message, hint } => {
-                ApiError::bad_request("INVALID_JSON", message).hint(hint)
+                ApiError::bad_request("INVALID_JSON", message).advise(hint)
             }
             E::Invalid {
                 code,
                 message,
                 hint,
-            } => {
-                let e = ApiError::unprocessable(code, message);
-                match hint {
-                    Some(h) => e.hint(h),
-                    None => e,
-                }
-            }
+            } => ApiError::unprocessable(code, message).advise(hint.unwrap_or("")),
             E::UnknownEndpoint(id) => ApiError::endpoint_not_found(&id),
         }
     }
@@ -125,36 +125,33 @@ impl From<crate::store::StoreError> for ApiError {
                 StatusCode::CONFLICT,
                 "ENDPOINT_NOT_EMPTY",
                 format!("endpoint {id:?} still has {backlog} undelivered events"),
-            )
-            .hint("wait for the backlog to drain, or DELETE with ?force=true to dead-letter them (reason ENDPOINT_DELETED)"),
+            ),
             E::DiskFull => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "STORAGE_FULL",
                 "the data directory's disk is full; the event was not accepted",
-            )
-            .hint("free disk space; Courier recovers by itself and acknowledged events are safe"),
+            ),
             E::Unavailable(why) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "STORAGE_UNAVAILABLE",
                 format!("storage is unavailable: {why}"),
-            )
-            .hint("retry shortly; if it persists check the data directory and the daemon's log"),
+            ),
             E::Storage(why) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "STORAGE_ERROR",
                 format!("storage error: {why}; the request was not applied"),
-            )
-            .hint("retry shortly; if it persists check the data directory and the daemon's log"),
+            ),
             E::Corrupt(why) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "STORAGE_CORRUPT",
                 format!("a stored record is corrupt: {why}"),
-            )
-            .hint("report this with the daemon's log; the record is left in place"),
+            ),
             E::NotReplayable { event_id, why } => ApiError::new(
                 StatusCode::CONFLICT,
                 "NOT_REPLAYABLE",
-                format!("dead letter {event_id} cannot be replayed: its stored record is corrupt ({why})"),
+                format!(
+                    "dead letter {event_id} cannot be replayed: its stored record is corrupt ({why})"
+                ),
             ),
             E::IdempotencyMismatch { event_id, .. } => ApiError::new(
                 StatusCode::CONFLICT,

@@ -101,7 +101,7 @@ async fn route(state: &IngressState, req: &mut Request<Body>) -> Result<Resp, Re
                 "ROUTE_NOT_FOUND",
                 format!("no route {path}"),
             )
-            .hint("incoming webhooks go to POST /webhook/{channel}"),
+            .advise("incoming webhooks go to POST /webhook/{channel}"),
         )),
     }
 }
@@ -128,7 +128,7 @@ async fn inbound(
                     ch.config.rate_limit
                 ),
             )
-            .hint(
+            .advise(
                 "queue on your side and send at an even pace; retry after the Retry-After seconds",
             ),
             Some(secs),
@@ -168,7 +168,7 @@ async fn inbound(
                     "HMAC_MISMATCH",
                     "the X-HAPP-Signature header does not match the request body",
                 )
-                .hint("compute HMAC-SHA256 of the raw request body (not the URL) with the channel's secret and send it as X-HAPP-Signature: sha256=<hex>"),
+                .advise("compute HMAC-SHA256 of the raw request body (not the URL) with the channel's secret and send it as X-HAPP-Signature: sha256=<hex>"),
             ));
         }
     }
@@ -207,7 +207,7 @@ async fn inbound(
                 "CHANNEL_TARGET_MISSING",
                 format!("channel {channel:?} points at endpoint {ep:?}, which no longer exists"),
             )
-            .hint("the operator must re-create the endpoint or re-point the channel"),
+            .advise("the operator must re-create the endpoint or re-point the channel"),
         )),
         Err(IntakeError::Store(e)) => Err(refuse(e.into())),
     }
@@ -218,7 +218,7 @@ fn count(result: &'static str) {
 }
 
 fn invalid(why: &str) -> ApiError {
-    ApiError::unprocessable("INVALID_PAYLOAD", why.to_string()).hint(
+    ApiError::unprocessable("INVALID_PAYLOAD", why.to_string()).advise(
         "send a JSON object with the required string fields sender_id and text (optional: sender_name, metadata object, attachments [{type, url}]) and Content-Type: application/json",
     )
 }

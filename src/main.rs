@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use courier::cli::{self, ChannelCmd, ClientOpts, DlqCmd, EndpointCmd, SendArgs};
+use courier::cli::{self, ChannelCmd, ClientOpts, DlqCmd, EndpointCmd, ExplainArgs, SendArgs};
 use courier::config::{Config, EXIT_CONFIG, ServeArgs};
 use courier::daemon::{self, DaemonError};
 
@@ -47,6 +47,8 @@ enum Command {
         #[command(subcommand)]
         cmd: DlqCmd,
     },
+    /// Explain an error code: what it means and how to fix it (no daemon needed).
+    Explain(ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Send { opts, args } => client(|rt| rt.block_on(cli::send(&opts, args))),
         Command::Dlq { opts, cmd } => client(|rt| rt.block_on(cli::dlq(&opts, cmd))),
         Command::Channel { opts, cmd } => client(|rt| rt.block_on(cli::channel(&opts, cmd))),
+        Command::Explain(args) => ExitCode::from(cli::explain::run(&args).clamp(0, 255) as u8),
     }
 }
 

@@ -208,6 +208,36 @@ pub struct ErrorDetail {
     pub hint: Option<String>,
 }
 
+/// One entry of the error catalogue (`GET /v1/errors/{code}`, `courier explain CODE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCodeView {
+    pub code: String,
+    /// `api`, `ingress`, `attempt`, `dead_letter` or `client`.
+    pub kind: String,
+    /// The status of the answer that carries it, for API and ingress codes.
+    pub http_status: Option<u16>,
+    pub meaning: String,
+    pub fix: String,
+}
+
+impl From<&crate::codes::CodeInfo> for ErrorCodeView {
+    fn from(c: &crate::codes::CodeInfo) -> Self {
+        Self {
+            code: c.code.to_string(),
+            kind: c.kind.as_str().to_string(),
+            http_status: c.http_status,
+            meaning: c.meaning.to_string(),
+            fix: c.fix.to_string(),
+        }
+    }
+}
+
+/// `GET /v1/errors`: every stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCatalogue {
+    pub errors: Vec<ErrorCodeView>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,12 @@ fn assert_explained(a: &daemon::Answer, status: u16, code: &str) {
             .is_some_and(|h| !h.is_empty()),
         "no hint: {a:?}"
     );
+    let fix = courier::codes::lookup(code).map(|c| c.fix);
+    assert_eq!(
+        a.json["error"]["hint"].as_str(),
+        fix,
+        "the hint is the catalogue's fix"
+    );
 }
 
 // ---- 1. tight probe loop ----
@@ -327,15 +333,18 @@ async fn refusals_name_the_problem_and_the_fix() {
             .contains("line 0"),
         "{a:?}"
     );
-    // The 413 hints name the limit that applies.
+    // The 413 messages name the limit that applies (the hint is the code's catalogued fix).
     let big = format!(
         "{{\"url\":\"http://127.0.0.1:9/x\",\"secret\":\"{}\"}}",
         "x".repeat(70_000)
     );
     let a = d.req("PUT", "/v1/endpoints/v", Some(&big)).await;
     assert_explained(&a, 413, "PAYLOAD_TOO_LARGE");
-    let hint = a.json["error"]["hint"].as_str().unwrap();
-    assert!(hint.contains("64 KiB") && hint.contains("fixed"), "{hint}");
+    let message = a.json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("64 KiB") && message.contains("fixed"),
+        "{message}"
+    );
     let a = d
         .req(
             "POST",
@@ -345,7 +354,7 @@ async fn refusals_name_the_problem_and_the_fix() {
         .await;
     assert_explained(&a, 413, "PAYLOAD_TOO_LARGE");
     assert!(
-        a.json["error"]["hint"]
+        a.json["error"]["message"]
             .as_str()
             .unwrap()
             .contains("max_body_bytes"),

@@ -43,7 +43,7 @@ pub fn parse_batch(
 ) -> Result<Vec<EnqueueReq>, ApiError> {
     let bad = |n: usize, m: String| {
         ApiError::bad_request("INVALID_BATCH", format!("line {n}: {m}"))
-            .hint(r#"one JSON object per line: {"endpoint": "acme", "body": {...}, "event_type": "..."}; nothing of this batch was accepted"#)
+            .advise(r#"one JSON object per line: {"endpoint": "acme", "body": {...}, "event_type": "..."}; nothing of this batch was accepted"#)
     };
     let mut out = Vec::new();
     for (i, line) in text.split(|b| *b == b'\n').enumerate() {
@@ -178,7 +178,7 @@ mod tests {
         assert!(e.message.starts_with("line 3:"), "{}", e.message);
         let e = parse_batch(b"\n \n", 4, &ids, 0).unwrap_err();
         assert!(!e.message.contains("line 0"), "{}", e.message);
-        assert!(e.hint.is_some());
+        assert!(e.hint().is_some());
         assert_eq!(batch_line_of(b"a\n\n b\nc", Some(1)), 3);
         assert_eq!(batch_line_of(b"a\n\n b\nc", Some(2)), 4);
     }

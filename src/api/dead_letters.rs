@@ -37,7 +37,7 @@ pub async fn replay(state: &AppState, id: &str) -> Result<Resp, ApiError> {
         .await
         .map_err(|e| match e {
             StoreError::EndpointNotFound(ep) => ApiError::endpoint_not_found(&ep)
-                .hint("the endpoint was deleted; create it again with the same id, then replay"),
+                .advise("the endpoint was deleted; create it again with the same id, then replay"),
             other => other.into(),
         })?;
     json_ok(

@@ -167,7 +167,7 @@ fn shown(id: &str) -> String {
 /// A 413 of a route whose limit is fixed (not `max_body_bytes`): the hint says so.
 pub fn fixed_limit(e: ApiError, what: &str) -> ApiError {
     if e.code == "PAYLOAD_TOO_LARGE" {
-        e.hint(format!(
+        e.advise(format!(
             "{what}; this limit is fixed (max_body_bytes does not change it)"
         ))
     } else {

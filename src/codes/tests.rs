@@ -131,10 +131,26 @@ fn every_catalogued_code_is_produced_somewhere() {
     }
 }
 
-/// The README's tables list exactly the catalogue: every code is documented, and every code-like
-/// word in backticks there is one Courier produces.
+/// The README's "Error codes" tables are the catalogue, as `courier explain --markdown` prints it.
 #[test]
-fn the_readme_lists_exactly_the_catalogue() {
+fn the_readme_tables_are_the_catalogue() {
+    let readme = include_str!("../../README.md");
+    let block = readme
+        .split_once("<!-- codes:begin -->\n")
+        .and_then(|(_, rest)| rest.split_once("<!-- codes:end -->"))
+        .map(|(block, _)| block);
+    assert_eq!(
+        block,
+        Some(markdown().as_str()),
+        "README's error tables differ from src/codes.rs; paste the output of \
+         `cargo run -q -- explain --markdown` between the codes:begin/end markers"
+    );
+}
+
+/// Every code-like word in backticks in the README is one Courier produces (and, by the test
+/// above, every code is documented).
+#[test]
+fn the_readme_names_only_catalogued_codes() {
     let readme = include_str!("../../README.md");
     let words: HashSet<&str> = readme
         .split('`')
@@ -156,7 +172,14 @@ fn the_readme_lists_exactly_the_catalogue() {
 #[test]
 fn api_errors_always_carry_a_hint() {
     for c in CATALOG.iter().filter(|c| c.http_status.is_some()) {
-        let e = crate::error::ApiError::new(http::StatusCode::BAD_REQUEST, c.code, "m");
-        assert_eq!(e.hint.as_deref(), Some(c.fix), "{}", c.code);
+        let e = crate::error::ApiError::new(http::StatusCode::BAD_REQUEST, c.code, "m")
+            .advise("something particular to this refusal");
+        let body: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
+        assert_eq!(body["error"]["hint"], c.fix, "{}", c.code);
+        assert_eq!(
+            body["error"]["message"], "m; something particular to this refusal",
+            "{}",
+            c.code
+        );
     }
 }

@@ -88,12 +88,13 @@ async fn route(state: &AppState, req: &mut Request<Body>) -> Result<Resp, ApiErr
         },
         ["v1", "endpoints", id] => match m {
             Method::PUT => endpoints::put(state, id, req).await,
+            Method::PATCH => endpoints::patch(state, id, req).await,
             Method::GET => endpoints::get(state, id).await,
             Method::DELETE => {
                 let force = query.get("force").is_some_and(|v| v == "true" || v == "1");
                 endpoints::delete(state, id, force).await
             }
-            _ => Err(method_not_allowed("PUT, GET, DELETE")),
+            _ => Err(method_not_allowed("PUT, PATCH, GET, DELETE")),
         },
         ["v1", "endpoints", id, action @ ("pause" | "resume")] => match m {
             Method::POST => endpoints::set_paused(state, id, *action == "pause").await,

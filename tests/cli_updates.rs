@@ -261,3 +261,77 @@ async fn endpoint_remove_force_dead_letters_the_backlog() {
     assert!(out.contains(&format!("replayed {id}")), "{out}");
     assert_eq!(d.endpoint("acme").await["backlog"], 1);
 }
+
+#[tokio::test]
+async fn endpoint_set_changes_one_setting_and_never_creates() {
+    let d = Daemon::start(&["--allow-http"]).await;
+    let secret_file = d.dir.join("ep.secret");
+    std::fs::write(&secret_file, "ep-secret-1\n").unwrap();
+    ok(
+        &d,
+        &[
+            "endpoint",
+            "add",
+            "acme",
+            URL,
+            "--secret-file",
+            secret_file.to_str().unwrap(),
+            "--retry-schedule",
+            "1s,2s",
+        ],
+    );
+    let out = ok(&d, &["endpoint", "set", "acme", "--timeout", "3s"]);
+    assert!(out.starts_with("updated endpoint acme"), "{out}");
+    let e = show(&d, "endpoint", "acme");
+    assert_eq!(
+        (
+            &e["url"],
+            &e["timeout"],
+            &e["retry_schedule"],
+            &e["secret_set"]
+        ),
+        (
+            &json!(URL),
+            &json!("3s"),
+            &json!(["1s", "2s"]),
+            &json!(true)
+        ),
+        "{e}"
+    );
+    ok(
+        &d,
+        &[
+            "endpoint",
+            "set",
+            "acme",
+            "--url",
+            "http://127.0.0.1:9/other",
+        ],
+    );
+    let e = show(&d, "endpoint", "acme");
+    assert_eq!(
+        (&e["url"], &e["timeout"]),
+        (&json!("http://127.0.0.1:9/other"), &json!("3s"))
+    );
+
+    // An unknown id is not created.
+    let (code, out, err) = d.cli(&["endpoint", "set", "nope", "--timeout", "3s"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("ENDPOINT_NOT_FOUND"), "{err}");
+    let a = d.req("GET", "/v1/endpoints/nope", None).await;
+    assert_eq!(a.status, 404);
+    let a = d
+        .req("PATCH", "/v1/endpoints/nope", Some(r#"{"timeout":"3s"}"#))
+        .await;
+    assert_eq!(
+        (a.status, a.json["error"]["code"].as_str()),
+        (404, Some("ENDPOINT_NOT_FOUND"))
+    );
+
+    // Nothing to change is a usage error; a bad value is the daemon's refusal.
+    let (code, _, err) = d.cli(&["endpoint", "set", "acme"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = d.cli(&["endpoint", "set", "acme", "--timeout", "0s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("INVALID_TIMEOUT"), "{err}");
+}

@@ -65,6 +65,24 @@ pub async fn put(state: &AppState, id: &str, req: &mut Request<Body>) -> Result<
     json_ok(status, &one_view(state, &rec).await)
 }
 
+/// `PATCH /v1/endpoints/{id}`: like an update by PUT (omitted fields keep their value), but
+/// never creates: an unknown id is 404 `ENDPOINT_NOT_FOUND`.
+pub async fn patch(state: &AppState, id: &str, req: &mut Request<Body>) -> Result<Resp, ApiError> {
+    check_id(id)?;
+    let body = read_body(req, ADMIN_BODY_MAX)
+        .await
+        .map_err(|e| fixed_limit(e, "endpoint settings are at most 64 KiB"))?;
+    let owned = id.to_string();
+    let current = state
+        .journal
+        .endpoint(&owned)
+        .await?
+        .ok_or_else(|| ApiError::endpoint_not_found(id))?;
+    let config = endpoint_config(&body, Some(&current.config), state.allow_http)?;
+    let (rec, _) = state.journal.put_endpoint(owned, config).await?;
+    json_ok(StatusCode::OK, &one_view(state, &rec).await)
+}
+
 /// `POST /v1/endpoints/{id}/pause` and `…/resume`.
 pub async fn set_paused(state: &AppState, id: &str, paused: bool) -> Result<Resp, ApiError> {
     check_id(id)?;

@@ -1,11 +1,11 @@
 //! `courier endpoint …`: the clap definitions of the endpoint commands and how each one talks
 //! to the daemon through [`crate::client`].
 
-use std::path::PathBuf;
+mod settings;
 
-use super::input::{Credential, parse_retry_schedule, resolve_credential};
 use super::{ClientOpts, Failure, render};
-use crate::views::EndpointUpdate;
+
+pub use settings::SettingFlags;
 
 /// Manage delivery endpoints (destinations).
 #[derive(clap::Subcommand, Debug)]
@@ -20,37 +20,21 @@ pub enum EndpointCmd {
         id: String,
         /// Destination URL (https://; http:// only if the daemon runs with --allow-http).
         url: String,
-        /// HMAC-SHA256 key deliveries are signed with, sent as X-HAPP-Signature (visible in
-        /// `ps`; prefer --secret-file).
-        #[arg(long, value_name = "S", conflicts_with = "secret_file")]
-        secret: Option<String>,
-        /// Read the signing key from a file (trailing newline trimmed).
-        #[arg(long, value_name = "PATH")]
-        secret_file: Option<PathBuf>,
-        /// Remove the signing key: deliveries are no longer signed.
-        #[arg(long, conflicts_with_all = ["secret", "secret_file"])]
-        clear_secret: bool,
-        /// Password sent to the receiver as Authorization: Bearer (visible in `ps`; prefer
-        /// --password-file).
-        #[arg(long, value_name = "P", conflicts_with = "password_file")]
-        password: Option<String>,
-        /// Read the bearer password from a file (trailing newline trimmed).
-        #[arg(long, value_name = "PATH")]
-        password_file: Option<PathBuf>,
-        /// Remove the password: deliveries no longer carry an Authorization header.
-        #[arg(long, conflicts_with_all = ["password", "password_file"])]
-        clear_password: bool,
-        /// Time limit of one delivery attempt, from connecting to the end of the answer, at
-        /// most 10m; e.g. 5s, 500ms, 1m [new endpoint: 5s].
-        #[arg(long, value_name = "DURATION")]
-        timeout: Option<String>,
-        /// Comma-separated waits before each retry, 100ms-24h each, at most 32 ("" for no
-        /// retries) [new endpoint: 5s,15s,60s].
-        #[arg(long, value_name = "LIST")]
-        retry_schedule: Option<String>,
-        /// Events delivered concurrently, 1-1000 (1 keeps strict order) [new endpoint: 1].
-        #[arg(long, value_name = "N")]
-        max_in_flight: Option<u32>,
+        #[command(flatten)]
+        settings: SettingFlags,
+    },
+    /// Change settings of an existing endpoint; every option left out keeps its value.
+    ///
+    /// Unlike `add`, it never creates an endpoint (an unknown id is ENDPOINT_NOT_FOUND) and
+    /// needs no URL: `courier endpoint set acme --timeout 3s`.
+    Set {
+        /// Endpoint id.
+        id: String,
+        /// New destination URL.
+        #[arg(long)]
+        url: Option<String>,
+        #[command(flatten)]
+        settings: SettingFlags,
     },
     /// List endpoints with their state and backlog.
     List,
@@ -96,38 +80,22 @@ pub(super) async fn run(opts: &ClientOpts, cmd: EndpointCmd) -> Result<(), Failu
     let mut client = opts.client();
     let fail = |e| opts.failure(e);
     match cmd {
-        EndpointCmd::Add {
-            id,
-            url,
-            secret,
-            secret_file,
-            clear_secret,
-            password,
-            password_file,
-            clear_password,
-            timeout,
-            retry_schedule,
-            max_in_flight,
-        } => {
-            let secret = resolve_credential(secret, secret_file.as_deref(), "secret").await?;
-            let password =
-                resolve_credential(password, password_file.as_deref(), "password").await?;
-            let retry_schedule = match retry_schedule {
-                Some(list) => Some(parse_retry_schedule(&list).map_err(Failure::Input)?),
-                None => None,
-            };
-            let body = add_body(AddFields {
-                url,
-                secret: Credential::from_args(secret, clear_secret),
-                password: Credential::from_args(password, clear_password),
-                timeout,
-                retry_schedule,
-                max_in_flight,
-            });
+        EndpointCmd::Add { id, url, settings } => {
+            let body = settings.into_update(Some(url)).await?;
             let saved = client.put_endpoint(&id, &body).await.map_err(fail)?;
             opts.output(&saved.view, |v| {
                 render::saved_endpoint(&id, saved.created, v)
             })
+        }
+        EndpointCmd::Set { id, url, settings } => {
+            if url.is_none() && settings.is_empty() {
+                return Err(Failure::Input(
+                    "nothing to change: give --url or a setting such as --timeout 3s".into(),
+                ));
+            }
+            let body = settings.into_update(url).await?;
+            let view = client.patch_endpoint(&id, &body).await.map_err(fail)?;
+            opts.output(&view, |v| render::saved_endpoint(&id, false, v))
         }
         EndpointCmd::List => {
             let list = client.endpoints().await.map_err(fail)?;
@@ -156,40 +124,20 @@ pub(super) async fn run(opts: &ClientOpts, cmd: EndpointCmd) -> Result<(), Failu
     }
 }
 
-struct AddFields {
-    url: String,
-    secret: Credential,
-    password: Credential,
-    timeout: Option<String>,
-    retry_schedule: Option<Vec<String>>,
-    max_in_flight: Option<u32>,
-}
-
-/// The endpoint PUT body: `url` plus only the fields that were given.
-fn add_body(fields: AddFields) -> EndpointUpdate {
-    EndpointUpdate {
-        url: Some(fields.url),
-        secret: fields.secret.into_field(),
-        password: fields.password.into_field(),
-        timeout: fields.timeout,
-        retry_schedule: fields.retry_schedule,
-        max_in_flight: fields.max_in_flight,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::input::Credential;
+    use super::settings::{UpdateFields, update_body};
     use serde_json::{Value, json};
 
-    fn add_body(fields: AddFields) -> Value {
-        serde_json::to_value(super::add_body(fields)).unwrap()
+    fn add_body(fields: UpdateFields) -> Value {
+        serde_json::to_value(update_body(fields)).unwrap()
     }
 
     #[test]
     fn add_body_has_only_given_fields() {
-        let minimal = add_body(AddFields {
-            url: "https://x.io/h".into(),
+        let minimal = add_body(UpdateFields {
+            url: Some("https://x.io/h".into()),
             secret: Credential::Keep,
             password: Credential::Keep,
             timeout: None,
@@ -197,8 +145,8 @@ mod tests {
             max_in_flight: None,
         });
         assert_eq!(minimal, json!({"url": "https://x.io/h"}));
-        let full = add_body(AddFields {
-            url: "https://x.io/h".into(),
+        let full = add_body(UpdateFields {
+            url: Some("https://x.io/h".into()),
             secret: Credential::Set("k".into()),
             password: Credential::Set("p".into()),
             timeout: Some("2s".into()),
@@ -216,8 +164,8 @@ mod tests {
     #[test]
     fn add_body_clears_only_on_request() {
         let update = |secret, password| {
-            add_body(AddFields {
-                url: "https://x.io/h".into(),
+            add_body(UpdateFields {
+                url: Some("https://x.io/h".into()),
                 secret,
                 password,
                 timeout: Some("3s".into()),

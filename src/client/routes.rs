@@ -113,6 +113,22 @@ impl Client {
         self.put(&paths::endpoint(id), update).await
     }
 
+    /// `PATCH /v1/endpoints/{id}`: changes only the given settings of an existing endpoint.
+    pub async fn patch_endpoint(
+        &mut self,
+        id: &str,
+        update: &EndpointUpdate,
+    ) -> Result<EndpointView, Error> {
+        let body = serde_json::to_vec(update)
+            .map_err(|e| Error::Invalid(format!("cannot encode request: {e}")))?;
+        let path = paths::endpoint(id);
+        let headers = [(CONTENT_TYPE, JSON)];
+        Ok(self
+            .json(Method::PATCH, &path, &headers, body.into())
+            .await?
+            .1)
+    }
+
     /// `GET /v1/endpoints`.
     pub async fn endpoints(&mut self) -> Result<EndpointList, Error> {
         self.get(paths::ENDPOINTS).await

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
+use super::endpoint::SettingFlags;
 use super::*;
 
 #[test]
@@ -83,13 +84,9 @@ fn clap_definitions() {
     assert!(cli.client.json);
     assert_eq!(cli.client.socket, PathBuf::from("/x.sock"));
     match cli.cmd {
-        Cmd::Endpoint(EndpointCmd::Add {
-            secret_file,
-            retry_schedule,
-            ..
-        }) => {
-            assert_eq!(secret_file, Some(PathBuf::from("/s")));
-            assert_eq!(retry_schedule.as_deref(), Some("1s,2s"));
+        Cmd::Endpoint(EndpointCmd::Add { settings, .. }) => {
+            assert_eq!(settings.secret_file, Some(PathBuf::from("/s")));
+            assert_eq!(settings.retry_schedule.as_deref(), Some("1s,2s"));
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -118,10 +115,14 @@ fn clap_definitions() {
         "--clear-password",
     ]) {
         Ok(Cmd::Endpoint(EndpointCmd::Add {
-            clear_secret: true,
-            clear_password: true,
-            secret: None,
-            password: None,
+            settings:
+                SettingFlags {
+                    clear_secret: true,
+                    clear_password: true,
+                    secret: None,
+                    password: None,
+                    ..
+                },
             ..
         })) => {}
         other => panic!("unexpected {other:?}"),

@@ -5,7 +5,9 @@
 //!     [--status 200] [--sleep-ms N] [--record deliveries.jsonl]
 //! ```
 //!
-//! Prints the listening URL (first line of stdout). Change behaviour at run time:
+//! Prints the listening URL (first line of stdout), then one line per request on stderr: the
+//! event type and id, the attempt, whether the signature checked out, and the body (clipped).
+//! Change behaviour at run time:
 //! `curl -d '{"behavior":"status","status":503}' URL/_control` (also `retry_after` with
 //! `status`/`secs`, `sleep` with `ms`/`then`, `hang`, `reset`, `huge_body` with `status`/`bytes`;
 //! optional `"path":"/x"` for a per-path override, `"count":N` for only the next N requests,
@@ -31,7 +33,8 @@ const USAGE: &str = "usage: receiver [--listen ADDR] [--tls-ca-out FILE] [--secr
   --status N          status to answer (default 200)
   --sleep-ms N        sleep N ms before answering
   --record FILE       append one JSON line per delivery:
-                      {\"path\",\"event_id\",\"attempt\",\"at_ms\",\"signature_valid\",\"status\"}
+                      {\"path\",\"event_id\",\"attempt\",\"event_type\",\"content_type\",
+                       \"at_ms\",\"signature_valid\",\"status\"}
 control: POST /_control {\"behavior\":\"status\",\"status\":503} | retry_after | sleep | hang | reset | huge_body
          GET /_deliveries, DELETE /_deliveries";
 
@@ -98,11 +101,37 @@ fn record_line(d: &Delivery) -> String {
         "path": d.path,
         "event_id": d.event_id,
         "attempt": d.attempt,
+        "event_type": d.event_type,
+        "content_type": d.content_type,
         "at_ms": d.at_unix_ms,
         "signature_valid": d.signature_valid,
         "status": d.answered,
     })
     .to_string()
+}
+
+/// What the terminal shows of one request.
+fn summary_line(d: &Delivery) -> String {
+    let signature = match d.signature_valid {
+        Some(true) => "signature ok",
+        Some(false) => "signature WRONG",
+        None if d.signature.is_some() => "signed (pass --secret to check)",
+        None => "unsigned",
+    };
+    let body = String::from_utf8_lossy(&d.body);
+    let clipped: String = body.chars().take(200).collect();
+    let more = if clipped.len() < body.len() {
+        "…"
+    } else {
+        ""
+    };
+    format!(
+        "{} {} {} attempt {} {signature}: {clipped}{more}",
+        d.method,
+        d.event_type.as_deref().unwrap_or("-"),
+        d.event_id.as_deref().unwrap_or("-"),
+        d.attempt.map_or("-".to_string(), |a| a.to_string()),
+    )
 }
 
 #[tokio::main]
@@ -144,27 +173,30 @@ async fn main() -> ExitCode {
         control_endpoints: true,
         on_delivery: None,
     };
-    if let Some(path) = &args.record {
-        let file = match std::fs::OpenOptions::new()
+    let record = match &args.record {
+        None => None,
+        Some(path) => match std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
         {
-            Ok(f) => f,
+            Ok(f) => Some(Mutex::new(f)),
             Err(e) => {
                 eprintln!("receiver: opening {}: {e}", path.display());
                 return ExitCode::FAILURE;
             }
-        };
-        let file = Mutex::new(file);
-        opts.on_delivery = Some(Arc::new(move |d: &Delivery| {
+        },
+    };
+    opts.on_delivery = Some(Arc::new(move |d: &Delivery| {
+        eprintln!("{}", summary_line(d));
+        if let Some(file) = &record {
             let line = record_line(d);
             let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = writeln!(f, "{line}") {
                 eprintln!("receiver: writing record: {e}");
             }
-        }));
-    }
+        }
+    }));
 
     let rx = match Receiver::start_with(cfg, opts).await {
         Ok(rx) => rx,

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Bounded: stops after `--events` (then `--duration` defaults to a 600 s safety cap) or after
-//! `--duration` (default 10 s), whichever comes first. Prints accepted events/s, errors by
+//! `--duration` (default 10 s), whichever comes first. Over TCP every request carries
+//! `Authorization: Bearer $COURIER_ADMIN_TOKEN` when that is set (the daemon's admin token). Prints accepted events/s, errors by
 //! status and code, request latency percentiles (µs), and a `RESULT key=value …` line.
 
 use testkit::bench as common;
@@ -23,6 +24,8 @@ use bytes::Bytes;
 use clap::Parser;
 use common::{Api, pct, unix_us};
 use courier::client::{Client, Target, TransportKind};
+use courier::config::ADMIN_TOKEN_ENV;
+use courier::core::secret::Secret;
 use hyper::Method;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 
@@ -123,7 +126,17 @@ async fn run(args: Args) -> Result<(), String> {
         return Err("--producers, --endpoints and --batch must be at least 1".into());
     }
     let endpoints: Vec<String> = (1..=args.endpoints).map(|i| format!("e{i}")).collect();
-    let mut api = Api::new(target.clone());
+    let token = match target {
+        Target::Tcp(_) => std::env::var(ADMIN_TOKEN_ENV).ok().map(Secret::new),
+        _ => None,
+    };
+    if let Some(t) = &token {
+        // Checked once here, so that the producers' clients cannot fail to carry it.
+        Client::new(target.clone())
+            .with_token(t)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut api = Api::from_client(client(&target, token.as_ref()));
     if let Some(url) = &args.create_endpoints {
         for ep in &endpoints {
             api.put_endpoint(ep, url).await.map_err(|e| e.to_string())?;
@@ -152,12 +165,21 @@ async fn run(args: Args) -> Result<(), String> {
     let mut tasks = tokio::task::JoinSet::new();
     for p in 0..args.producers {
         let target = target.clone();
+        let token = token.clone();
         let claimed = claimed.clone();
         let endpoints = endpoints.clone();
         let args = args.clone();
         tasks.spawn(async move {
             producer(
-                p, target, args, endpoints, claimed, budget, start, deadline, want_ids,
+                p,
+                client(&target, token.as_ref()),
+                args,
+                endpoints,
+                claimed,
+                budget,
+                start,
+                deadline,
+                want_ids,
             )
             .await
         });
@@ -347,10 +369,21 @@ fn request_body(p: usize, args: &Args, endpoints: &[String]) -> (String, Bytes) 
     }
 }
 
+/// A client of `target`, carrying the admin token when there is one (checked in `run`).
+fn client(target: &Target, token: Option<&Secret>) -> Client {
+    let c = Client::new(target.clone());
+    match token {
+        Some(t) => c
+            .with_token(t)
+            .unwrap_or_else(|_| Client::new(target.clone())),
+        None => c,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn producer(
     p: usize,
-    target: Target,
+    mut client: Client,
     args: Args,
     endpoints: Vec<String>,
     claimed: Arc<AtomicU64>,
@@ -373,8 +406,7 @@ async fn producer(
         .map(|r| Duration::from_secs_f64(args.producers as f64 / (r / per_req as f64)));
     let mut next_at = interval.map(|iv| start + iv.mul_f64(p as f64 / args.producers as f64));
     let content_type = [(CONTENT_TYPE, HeaderValue::from_static(content_type))];
-    // One keep-alive connection, opened again after it broke.
-    let mut client = Client::new(target);
+    // One keep-alive connection (`client`), opened again after it broke.
     let mut n: usize = p;
     loop {
         if let Some(at) = next_at {

@@ -39,6 +39,9 @@ mkdir -p "$OUT"
 : >"$OUT/noisy.txt"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/courier-bench.XXXXXX")
 export TMPDIR=$WORK/tmp COURIER_BENCH_PIDDIR=$WORK/pids COURIER_BIN=$BIN/courier
+# The TCP admin API needs an admin token: every daemon gets this one, and loadgen sends it over
+# TCP (to the baseline server too, which ignores it, so both carry the same header).
+export COURIER_ADMIN_TOKEN=bench-$RANDOM$RANDOM$RANDOM
 mkdir -p "$TMPDIR" "$COURIER_BENCH_PIDDIR"
 
 # Every process we start (directly, or a daemon started by an example) has a pid file in

@@ -1,12 +1,13 @@
-//! The producer/admin HTTP API (served on the Unix socket and on TCP): the shared state, the
-//! step every request passes before routing (where admin authentication will go), the request
-//! log line, and the router. The handlers live one file per resource: [`endpoints`],
+//! The producer/admin HTTP API (served on the Unix socket, on TCP and in-process offline): the
+//! shared state, the step every request passes before routing (admin access: [`auth`]), the
+//! request log line, and the router. The handlers live one file per resource: [`endpoints`],
 //! [`events`] (with the NDJSON [`batch`]), [`dead_letters`], [`channels`], [`errors`] (the
 //! error catalogue), [`admin`]
 //! (livez/readyz/metrics); [`http`] has the response and request helpers and [`views`] turns
 //! records into the JSON shapes of [`crate::views`].
 
 pub mod admin;
+pub mod auth;
 pub mod batch;
 pub mod channels;
 pub mod dead_letters;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use ::http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 
+use self::auth::{AdminGate, Via};
 use self::http::{Resp, check_channel_id, error_response, method_not_allowed, parse_query};
 use crate::body::{self, Body};
 use crate::error::ApiError;
@@ -46,19 +48,35 @@ pub struct AppState {
     /// Ingress channels and their rate-limit buckets (the ingress reads them; PUT and DELETE
     /// here update them).
     pub channels: Arc<Channels>,
+    /// Who may use the TCP listener (admin tokens, or `--listen-insecure`).
+    pub gate: AdminGate,
 }
 
-/// Entry point for every request: the [`before`] step, the route, the log line. A body the
-/// route did not read is drained before the answer (see `body::finish`).
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+/// Entry point for every request that came `via` a listener: the [`before`] step, the route,
+/// the log line. A body the route did not read is drained before the answer (see
+/// `body::finish`).
+pub async fn handle(
+    state: Arc<AppState>,
+    via: Via,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
     let mut req = req.map(Body::new);
-    let answer = match before(&state, &req) {
+    let answer = match before(&state, via, &req) {
         Ok(()) => route(&state, &mut req).await,
         Err(e) => Err(e),
     };
     let resp = match answer {
         Ok(r) => r,
-        Err(e) => error_response(&e),
+        Err(e) => {
+            let mut r = error_response(&e);
+            if e.status == StatusCode::UNAUTHORIZED {
+                r.headers_mut().insert(
+                    ::http::header::WWW_AUTHENTICATE,
+                    ::http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            r
+        }
     };
     let status = resp.status().as_u16();
     tracing::debug!(method = %req.method(), path = req.uri().path(), status, "api");
@@ -66,11 +84,11 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Result<Resp
     Ok(resp)
 }
 
-/// The step every request passes before it is routed: where admin authentication (bearer
-/// tokens, scopes) will be checked, refusing a request with its error. Today every request
-/// passes.
-fn before(_state: &AppState, _req: &Request<Body>) -> Result<(), ApiError> {
-    Ok(())
+/// The step every request passes before it is routed: admin access by listener (see
+/// [`auth`]): the socket passes, TCP needs a bearer token (probes and metrics excepted),
+/// offline only reads pass.
+fn before(state: &AppState, via: Via, req: &Request<Body>) -> Result<(), ApiError> {
+    state.gate.check(via, req)
 }
 
 async fn route(state: &AppState, req: &mut Request<Body>) -> Result<Resp, ApiError> {

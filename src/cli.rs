@@ -1,7 +1,9 @@
 //! Client side of the `courier` command line: the `endpoint`, `send`, `channel` and `dlq`
-//! subcommands (and `explain`, which needs no daemon), which talk to a running daemon over its Unix socket through
-//! [`crate::client`] and render its answers as tables, `key: value` lines ([`render`]) or
-//! (`--json`) pretty JSON. This module owns the shared options, the dispatch, and the mapping
+//! subcommands (and `explain`, which needs no daemon), which talk to a running daemon over its
+//! Unix socket (or its TCP admin API, `--url` with a token) through [`crate::client`] — or,
+//! given `--data-dir` while the daemon is stopped, to the read-only API of [`crate::offline`] —
+//! and render its answers as tables, `key: value` lines ([`render`]) or (`--json`) pretty JSON.
+//! This module owns the shared options, the choice of transport, the dispatch, and the mapping
 //! of failures to exit codes: 0 success, 1 the daemon refused or answered badly, 2 bad local
 //! input, 69 daemon unreachable. Each command group has a file of its own.
 
@@ -20,7 +22,11 @@ use std::time::Duration;
 use hyper::Method;
 use serde::Serialize;
 
-use crate::client::{self, ApiError, Client, TransportKind};
+use crate::api::auth::parse_tokens;
+use crate::client::{self, ApiError, Client, Target, TransportKind};
+use crate::config::ADMIN_TOKEN_ENV;
+use crate::core::secret::Secret;
+use crate::store::redb::ReadOnlyError;
 
 pub use channel::ChannelCmd;
 pub use dlq::DlqCmd;
@@ -40,6 +46,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 const HINT_UNREACHABLE: &str =
     "is 'courier serve' running? pass --socket PATH or set COURIER_SOCKET";
+const HINT_UNREACHABLE_TCP: &str =
+    "is 'courier serve' running with --listen on that address? check --url or COURIER_URL";
 const HINT_RETRY_READ: &str = "the daemon may be stopping or overloaded; try again";
 const HINT_UNKNOWN_OUTCOME: &str =
     "the request may or may not have taken effect; check before retrying";
@@ -57,34 +65,155 @@ pub struct ClientOpts {
         default_value = "./courier.sock"
     )]
     pub socket: PathBuf,
+    /// The daemon's TCP admin API, `http://HOST:PORT`, instead of the socket (needs an admin
+    /// token: --token-file or COURIER_ADMIN_TOKEN).
+    #[arg(
+        long = "url",
+        id = "daemon_url",
+        global = true,
+        env = "COURIER_URL",
+        value_name = "URL"
+    )]
+    pub daemon_url: Option<String>,
+    /// File holding the admin token for --url (its first token line); else
+    /// COURIER_ADMIN_TOKEN.
+    #[arg(long, id = "client_token_file", global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Inspect the journal in DIR read-only while the daemon is stopped (list and show
+    /// commands; while it runs, the daemon is asked instead).
+    #[arg(long, id = "offline_data_dir", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Print the daemon's JSON answers instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Where requests go, once [`ClientOpts::resolve`] chose (the socket when it did not).
+    #[arg(skip)]
+    target: Option<Target>,
+    /// The admin token sent over TCP.
+    #[arg(skip)]
+    token: Option<Secret>,
 }
 
 impl ClientOpts {
-    /// A client of the daemon's socket, one request at a time bounded by the CLI's timeout.
+    /// Chooses the transport: the offline journal of `--data-dir` when no daemon has it open
+    /// (when one does, says so and asks the daemon), else `--url` over TCP with the admin
+    /// token, else the socket.
+    async fn resolve(&self) -> Result<ClientOpts, Failure> {
+        let mut opts = self.clone();
+        let daemon = match &self.daemon_url {
+            Some(url) => {
+                let addr = tcp_address(url).map_err(Failure::Input)?;
+                opts.token = self.admin_token()?;
+                if let Some(t) = &opts.token {
+                    Client::tcp(addr.clone())
+                        .with_token(t)
+                        .map_err(|e| Failure::Input(e.to_string()))?;
+                }
+                Target::Tcp(addr)
+            }
+            None => Target::Unix(self.socket.clone()),
+        };
+        opts.target = Some(daemon);
+        if let Some(dir) = &self.data_dir {
+            if !dir.is_dir() {
+                return Err(Failure::Input(format!(
+                    "--data-dir {}: no such directory",
+                    dir.display()
+                )));
+            }
+            match crate::offline::open(dir).await {
+                Ok(local) => {
+                    opts.target = Some(Target::Local(local));
+                    opts.token = None;
+                }
+                Err(ReadOnlyError::InUse(_)) => {
+                    let over = match &self.daemon_url {
+                        Some(url) => url.as_str(),
+                        None => "the socket",
+                    };
+                    note(&format!("daemon is running; asking it over {over}\n"));
+                }
+                Err(e) => return Err(Failure::Input(format!("--data-dir: {e}"))),
+            }
+        }
+        Ok(opts)
+    }
+
+    /// The admin token for TCP: the first token of `--token-file`, else `COURIER_ADMIN_TOKEN`.
+    fn admin_token(&self) -> Result<Option<Secret>, Failure> {
+        if let Some(p) = &self.token_file {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Failure::Input(format!("--token-file: cannot read {}: {e}", p.display()))
+            })?;
+            let first = parse_tokens(&text)
+                .map_err(|e| Failure::Input(format!("--token-file {}: {e}", p.display())))?
+                .into_iter()
+                .next();
+            return match first {
+                Some(t) => Ok(Some(t)),
+                None => Err(Failure::Input(format!(
+                    "--token-file {}: holds no token",
+                    p.display()
+                ))),
+            };
+        }
+        Ok(std::env::var(ADMIN_TOKEN_ENV)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .map(Secret::new))
+    }
+
+    /// A client of the chosen transport, one request at a time bounded by the CLI's timeout.
     fn client(&self) -> Client {
-        Client::unix(&self.socket).with_timeout(REQUEST_TIMEOUT)
+        let target = self
+            .target
+            .clone()
+            .unwrap_or_else(|| Target::Unix(self.socket.clone()));
+        let client = Client::new(target.clone()).with_timeout(REQUEST_TIMEOUT);
+        match &self.token {
+            // `resolve` refused a token that is no header value; without one the daemon
+            // answers 401 with its hint.
+            Some(t) => client
+                .with_token(t)
+                .unwrap_or_else(|_| Client::new(target).with_timeout(REQUEST_TIMEOUT)),
+            None => client,
+        }
+    }
+
+    /// What a message calls the daemon's address, and what to try when it is unreachable.
+    fn shown_target(&self) -> (String, &'static str) {
+        match &self.target {
+            Some(Target::Tcp(_)) => (
+                self.daemon_url.clone().unwrap_or_default(),
+                HINT_UNREACHABLE_TCP,
+            ),
+            Some(t @ Target::Local(_)) => (t.to_string(), HINT_UNREACHABLE),
+            _ => (self.socket.display().to_string(), HINT_UNREACHABLE),
+        }
     }
 
     /// The CLI's view of a failed call.
     fn failure(&self, e: client::Error) -> Failure {
-        let socket = self.socket.clone();
+        let (target, unreachable_hint) = self.shown_target();
         match e {
             client::Error::Transport(t) => {
                 let hint = lost_hint(&t.method, &t.path);
                 match t.kind {
-                    TransportKind::Unreachable(error) => Failure::Unreachable { socket, error },
+                    TransportKind::Unreachable(error) => Failure::Unreachable {
+                        target,
+                        error,
+                        hint: unreachable_hint,
+                    },
                     TransportKind::Lost(error) => Failure::Lost {
                         code: "DAEMON_CONNECTION_LOST",
-                        socket,
+                        target,
                         error,
                         hint,
                     },
                     TransportKind::TimedOut(after) => Failure::Lost {
                         code: "DAEMON_TIMEOUT",
-                        socket,
+                        target,
                         error: format!("no answer within {}s", after.as_secs()),
                         hint,
                     },
@@ -142,22 +271,55 @@ impl ClientOpts {
 
 /// Runs a `channel` subcommand; returns the process exit code.
 pub async fn channel(opts: &ClientOpts, cmd: ChannelCmd) -> i32 {
-    finish(channel::run(opts, cmd).await)
+    match opts.resolve().await {
+        Ok(opts) => finish(channel::run(&opts, cmd).await),
+        Err(f) => finish(Err(f)),
+    }
 }
 
 /// Runs an `endpoint` subcommand; returns the process exit code.
 pub async fn endpoint(opts: &ClientOpts, cmd: EndpointCmd) -> i32 {
-    finish(endpoint::run(opts, cmd).await)
+    match opts.resolve().await {
+        Ok(opts) => finish(endpoint::run(&opts, cmd).await),
+        Err(f) => finish(Err(f)),
+    }
 }
 
 /// Runs a `dlq` subcommand; returns the process exit code.
 pub async fn dlq(opts: &ClientOpts, cmd: DlqCmd) -> i32 {
-    finish(dlq::run(opts, cmd).await)
+    match opts.resolve().await {
+        Ok(opts) => finish(dlq::run(&opts, cmd).await),
+        Err(f) => finish(Err(f)),
+    }
 }
 
 /// Runs `send`; returns the process exit code.
 pub async fn send(opts: &ClientOpts, args: SendArgs) -> i32 {
-    finish(send::run(opts, args).await)
+    match opts.resolve().await {
+        Ok(opts) => finish(send::run(&opts, args).await),
+        Err(f) => finish(Err(f)),
+    }
+}
+
+/// `host:port` of `--url http://HOST:PORT` (a trailing `/` is allowed; `http://` may be left
+/// out). The admin API speaks plain HTTP: keep it on loopback, or use the socket.
+fn tcp_address(url: &str) -> Result<String, String> {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    if url.starts_with("https://") {
+        return Err(format!(
+            "--url {url}: the admin API speaks plain HTTP; give http://HOST:PORT"
+        ));
+    }
+    let addr = rest.strip_suffix('/').unwrap_or(rest);
+    let valid = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        && !addr.contains(['/', '?', '#', '@']);
+    if valid {
+        Ok(addr.to_string())
+    } else {
+        Err(format!("--url {url}: give http://HOST:PORT"))
+    }
 }
 
 /// What to tell the user when an exchange broke off: reads are safe to repeat, writes may have
@@ -176,12 +338,16 @@ fn lost_hint(method: &Method, path: &str) -> &'static str {
 enum Failure {
     /// Bad local input; exit 2.
     Input(String),
-    /// The socket could not be connected; exit 69.
-    Unreachable { socket: PathBuf, error: String },
+    /// The daemon could not be connected; exit 69.
+    Unreachable {
+        target: String,
+        error: String,
+        hint: &'static str,
+    },
     /// Connected, but the exchange broke off or timed out; exit 69.
     Lost {
         code: &'static str,
-        socket: PathBuf,
+        target: String,
         error: String,
         hint: &'static str,
     },
@@ -204,19 +370,19 @@ impl Failure {
     fn render(&self) -> String {
         match self {
             Failure::Input(msg) => format!("error: {msg}\n"),
-            Failure::Unreachable { socket, error } => format!(
-                "error: DAEMON_UNREACHABLE: cannot connect to {}: {error}\nhint: {HINT_UNREACHABLE}\n",
-                socket.display()
-            ),
-            Failure::Lost {
-                code,
-                socket,
+            Failure::Unreachable {
+                target,
                 error,
                 hint,
             } => format!(
-                "error: {code}: {}: {error}\nhint: {hint}\n",
-                socket.display()
+                "error: DAEMON_UNREACHABLE: cannot connect to {target}: {error}\nhint: {hint}\n"
             ),
+            Failure::Lost {
+                code,
+                target,
+                error,
+                hint,
+            } => format!("error: {code}: {target}: {error}\nhint: {hint}\n"),
             Failure::Api(e) => render::render_api_error(e),
             Failure::BadAnswer(msg) => format!("error: BAD_ANSWER: {msg}\n"),
         }
@@ -233,6 +399,13 @@ fn finish(result: Result<(), Failure>) -> i32 {
             failure.exit_code()
         }
     }
+}
+
+/// Writes a note to stderr (it never mixes with the answer on stdout).
+fn note(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.

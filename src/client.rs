@@ -1,5 +1,7 @@
 //! A typed async client of the admin API (v1), used by the CLI, the tests and the benchmarks:
-//! HTTP/1.1 over the Unix socket or TCP on one keep-alive connection, a raw call, typed methods
+//! HTTP/1.1 over the Unix socket, TCP (with the admin bearer token, when given) or an
+//! in-process connection ([`Local`]: offline inspection) on one keep-alive connection, a raw
+//! call, typed methods
 //! per route ([`routes`]) returning the shapes of [`crate::views`], and errors that keep apart
 //! "could not connect" (nothing happened), "the exchange broke off" (outcome unknown) and "the
 //! daemon answered non-2xx" (with its parsed [`ErrorBody`]).
@@ -10,15 +12,17 @@ pub mod routes;
 use std::error::Error as StdError;
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HOST, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{AUTHORIZATION, HOST, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
+use crate::core::secret::Secret;
 use crate::views::{ErrorBody, ErrorDetail};
 
 pub use routes::{EventOptions, Saved};
@@ -30,6 +34,8 @@ pub enum Target {
     Unix(PathBuf),
     /// TCP `host:port`.
     Tcp(String),
+    /// An API served in this process (offline inspection of a data dir).
+    Local(Local),
 }
 
 impl fmt::Display for Target {
@@ -37,9 +43,47 @@ impl fmt::Display for Target {
         match self {
             Target::Tcp(a) => write!(f, "tcp://{a}"),
             Target::Unix(p) => write!(f, "unix:{}", p.display()),
+            Target::Local(l) => write!(f, "offline:{}", l.label),
         }
     }
 }
+
+/// Opens in-process connections: each call answers one end of a fresh in-memory stream
+/// whose other end is being served.
+type Connect = dyn Fn() -> std::io::Result<tokio::io::DuplexStream> + Send + Sync;
+
+/// An API served in this process, and what to call it in messages (e.g. the data dir).
+#[derive(Clone)]
+pub struct Local {
+    connect: Arc<Connect>,
+    label: String,
+}
+
+impl Local {
+    pub fn new(
+        label: impl Into<String>,
+        connect: impl Fn() -> std::io::Result<tokio::io::DuplexStream> + Send + Sync + 'static,
+    ) -> Local {
+        Local {
+            connect: Arc::new(connect),
+            label: label.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Local {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Local({:?})", self.label)
+    }
+}
+
+impl PartialEq for Local {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.connect, &other.connect)
+    }
+}
+
+impl Eq for Local {}
 
 /// A whole answer: status, headers and body bytes.
 #[derive(Debug, Clone)]
@@ -175,6 +219,8 @@ pub struct Client {
     target: Target,
     conn: Option<SendRequest<Full<Bytes>>>,
     timeout: Option<Duration>,
+    /// `Authorization: Bearer <token>` sent with every request (marked sensitive).
+    auth: Option<HeaderValue>,
 }
 
 const LOCALHOST: HeaderValue = HeaderValue::from_static("localhost");
@@ -185,6 +231,7 @@ impl Client {
             target,
             conn: None,
             timeout: None,
+            auth: None,
         }
     }
 
@@ -202,6 +249,16 @@ impl Client {
     pub fn with_timeout(mut self, timeout: Duration) -> Client {
         self.timeout = Some(timeout);
         self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request (the TCP admin API's admin
+    /// token). A token that cannot be a header value is refused, without showing it.
+    pub fn with_token(mut self, token: &Secret) -> Result<Client, Error> {
+        let mut v = HeaderValue::try_from(format!("Bearer {}", token.expose()))
+            .map_err(|_| Error::Invalid("the admin token is not a valid header value".into()))?;
+        v.set_sensitive(true);
+        self.auth = Some(v);
+        Ok(self)
     }
 
     pub fn target(&self) -> &Target {
@@ -250,6 +307,7 @@ impl Client {
                     s.set_nodelay(true).map_err(unreachable)?;
                     handshake(s).await
                 }
+                Target::Local(l) => handshake((l.connect)().map_err(unreachable)?).await,
             };
             self.conn = Some(sender.map_err(|e| fail(TransportKind::Lost(error_chain(&e))))?);
         }
@@ -276,6 +334,9 @@ impl Client {
             .method(method.clone())
             .uri(path)
             .header(HOST, LOCALHOST);
+        if let Some(auth) = &self.auth {
+            builder = builder.header(AUTHORIZATION, auth.clone());
+        }
         for (name, value) in headers {
             builder = builder.header(name, value.clone());
         }

@@ -295,6 +295,18 @@ pub const CATALOG: &[CodeInfo] = &[
         "a storage read failed unexpectedly",
         "retry; if it persists report it with the daemon's log",
     ),
+    api(
+        "UNAUTHORIZED",
+        401,
+        "a request on the TCP admin API came without a valid admin token (Authorization: Bearer), or no token is configured",
+        "send Authorization: Bearer <token> with a token of the daemon's --admin-token-file or COURIER_ADMIN_TOKEN (courier --url URL --token-file FILE); if none is configured, configure one, or pass --listen-insecure for local development; the Unix socket needs no token",
+    ),
+    api(
+        "READ_ONLY",
+        409,
+        "the journal is open read-only for offline inspection (--data-dir with the daemon stopped): only reads are served",
+        "start the daemon (courier serve --data-dir DIR) and run the command without --data-dir",
+    ),
     // ---- the ingress ----
     ingress(
         "RATE_LIMITED",

@@ -8,7 +8,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::api::auth::parse_tokens;
 use crate::core::duration;
+use crate::core::secret::Secret;
+
+/// The environment variable holding one admin token (besides `--admin-token-file`).
+pub const ADMIN_TOKEN_ENV: &str = "COURIER_ADMIN_TOKEN";
 
 /// Exit code for a configuration error (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
@@ -76,6 +81,18 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `courier=debug` [default: info].
     #[arg(long, env = "COURIER_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Admin tokens for the TCP API, one per line (blank lines and `#` comments ignored);
+    /// `COURIER_ADMIN_TOKEN` adds one.
+    #[arg(long, env = "COURIER_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Serve the TCP admin API without a token (local development only).
+    #[arg(long, env = "COURIER_LISTEN_INSECURE", num_args = 0..=1, default_missing_value = "true",
+          value_name = "BOOL")]
+    pub listen_insecure: Option<String>,
+    /// The token of `COURIER_ADMIN_TOKEN` (read by [`Config::resolve`], never a flag: a flag
+    /// would show it in the process list).
+    #[arg(skip)]
+    pub admin_token: Option<Secret>,
 }
 
 /// The config file's keys (all optional).
@@ -93,6 +110,8 @@ pub struct FileConfig {
     pub retry_after_max: Option<String>,
     pub cache_mib: Option<usize>,
     pub log: Option<String>,
+    pub admin_token_file: Option<PathBuf>,
+    pub listen_insecure: Option<bool>,
 }
 
 /// The resolved, validated configuration.
@@ -112,6 +131,10 @@ pub struct Config {
     /// Journal page cache in bytes.
     pub cache_bytes: usize,
     pub log: String,
+    /// Admin tokens of the TCP API (`--admin-token-file`, `COURIER_ADMIN_TOKEN`).
+    pub admin_tokens: Vec<Secret>,
+    /// Serve the TCP admin API without a token.
+    pub listen_insecure: bool,
 }
 
 impl Default for Config {
@@ -128,6 +151,8 @@ impl Default for Config {
             retry_after_max: Duration::from_secs(300),
             cache_bytes: crate::store::redb::DEFAULT_CACHE_BYTES,
             log: "info".into(),
+            admin_tokens: Vec::new(),
+            listen_insecure: false,
         }
     }
 }
@@ -147,7 +172,15 @@ impl Config {
             Some(p) => load_file(p)?,
             None => FileConfig::default(),
         };
-        Self::merge(args, file)
+        let mut args = args.clone();
+        if args.admin_token.is_none() {
+            args.admin_token = std::env::var(ADMIN_TOKEN_ENV)
+                .ok()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .map(Secret::new);
+        }
+        Self::merge(&args, file)
     }
 
     /// Merge without reading files (exposed for tests).
@@ -208,6 +241,21 @@ impl Config {
                 data_dir.display()
             )));
         }
+        let mut admin_tokens = match args.admin_token_file.clone().or(file.admin_token_file) {
+            Some(p) => load_tokens(&p)?,
+            None => Vec::new(),
+        };
+        if let Some(t) = &args.admin_token {
+            let mut one = parse_tokens(t.expose())
+                .ok()
+                .filter(|v| v.len() == 1)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{ADMIN_TOKEN_ENV}: not a token (printable ASCII without spaces)"
+                    ))
+                })?;
+            admin_tokens.append(&mut one);
+        }
         Ok(Config {
             data_dir,
             socket,
@@ -230,6 +278,10 @@ impl Config {
             )?,
             cache_bytes: cache_mib << 20,
             log: args.log.clone().or(file.log).unwrap_or(d.log),
+            admin_tokens,
+            listen_insecure: boolean("listen_insecure", args.listen_insecure.as_deref())?
+                .or(file.listen_insecure)
+                .unwrap_or(d.listen_insecure),
         })
     }
 }
@@ -268,6 +320,26 @@ fn parse_listen(
             ))
         }),
     }
+}
+
+/// The tokens of `--admin-token-file`: an unreadable file, or one without a token, is a
+/// configuration error (a typo must not leave the TCP API closed without saying why).
+fn load_tokens(p: &Path) -> Result<Vec<Secret>, ConfigError> {
+    let text = std::fs::read_to_string(p).map_err(|e| {
+        ConfigError(format!(
+            "admin_token_file: cannot read {}: {e}",
+            p.display()
+        ))
+    })?;
+    let tokens = parse_tokens(&text)
+        .map_err(|e| ConfigError(format!("admin_token_file: {}: {e}", p.display())))?;
+    if tokens.is_empty() {
+        return Err(ConfigError(format!(
+            "admin_token_file: {} holds no token (one per line; blank lines and # comments are ignored)",
+            p.display()
+        )));
+    }
+    Ok(tokens)
 }
 
 fn load_file(p: &Path) -> Result<FileConfig, ConfigError> {
@@ -375,5 +447,62 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.cache_bytes, 8 << 20);
+    }
+
+    #[test]
+    fn admin_tokens_from_file_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens");
+        std::fs::write(&file, "# ops\n\ntok-a\n  tok-b  \n").unwrap();
+        let merge = |args: ServeArgs| Config::merge(&args, FileConfig::default());
+        let c = merge(ServeArgs {
+            admin_token_file: Some(file.clone()),
+            admin_token: Some(Secret::new("tok-env")),
+            ..Default::default()
+        })
+        .unwrap();
+        let shown: Vec<&str> = c.admin_tokens.iter().map(Secret::expose).collect();
+        assert_eq!(shown, ["tok-a", "tok-b", "tok-env"]);
+        assert!(!format!("{c:?}").contains("tok-"), "Debug shows a token");
+        assert!(!c.listen_insecure);
+
+        std::fs::write(&file, "# nothing here\n\n").unwrap();
+        let e = merge(ServeArgs {
+            admin_token_file: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.0.contains("admin_token_file") && e.0.contains("no token"),
+            "{e}"
+        );
+        let e = merge(ServeArgs {
+            admin_token_file: Some(dir.path().join("missing")),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.0.contains("cannot read"), "{e}");
+        let e = merge(ServeArgs {
+            admin_token: Some(Secret::new("two words")),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.0.contains("COURIER_ADMIN_TOKEN") && !e.0.contains("words"),
+            "{e}"
+        );
+
+        let file_cfg = parse_file("listen_insecure = true\n").unwrap();
+        assert!(
+            Config::merge(&ServeArgs::default(), file_cfg)
+                .unwrap()
+                .listen_insecure
+        );
+        let c = merge(ServeArgs {
+            listen_insecure: Some("true".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(c.listen_insecure);
     }
 }

@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::api::auth::{AdminGate, Via};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::destination::Destinations;
@@ -119,6 +120,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         allow_http: cfg.allow_http,
         metrics,
         channels: channels.clone(),
+        gate: AdminGate::new(&cfg.admin_tokens, cfg.listen_insecure),
     });
     let ingress = Arc::new(IngressState {
         intake: intake.clone(),
@@ -126,14 +128,14 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         max_body_bytes: cfg.max_body_bytes,
     });
     let served = |role| match role {
-        Role::Admin => Served::Admin(state.clone()),
+        Role::Admin => Served::Admin(state.clone(), Via::Tcp),
         Role::Ingress => Served::Ingress(ingress.clone()),
     };
 
     let mut listeners = JoinSet::new();
     listeners.spawn(accept_loop(
         Listener::Unix(unix),
-        served(Role::Admin),
+        Served::Admin(state.clone(), Via::Socket),
         stop.clone(),
     ));
     tracing::info!(socket = %cfg.socket.display(), "API listening on the Unix socket");
@@ -141,6 +143,9 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         match tcp.local_addr() {
             Ok(local) => tracing::info!(addr = %local, "{what}"),
             Err(e) => tracing::info!(error = %e, "{what}"),
+        }
+        if let Role::Admin = role {
+            warn_about_tcp_admin(&cfg, &state.gate);
         }
         listeners.spawn(accept_loop(Listener::Tcp(tcp), served(role), stop.clone()));
     }
@@ -165,6 +170,21 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
             Ok(())
         }
         Err(e) => Err(DaemonError::Runtime(format!("final commit failed: {e}"))),
+    }
+}
+
+/// The start-up lines about who can use the TCP admin API: a warning when it binds a
+/// non-loopback address and when it takes requests without a token; a note when no token is
+/// configured (it then refuses every `/v1/…` request).
+fn warn_about_tcp_admin(cfg: &Config, gate: &AdminGate) {
+    let Some(addr) = cfg.listen else { return };
+    if !addr.ip().is_loopback() {
+        tracing::warn!(addr = %addr, "the admin API listens on a non-loopback address: anyone who can reach it and holds a token administers Courier; prefer 127.0.0.1 or the Unix socket");
+    }
+    if cfg.listen_insecure {
+        tracing::warn!(addr = %addr, "--listen-insecure: the TCP admin API takes every request without a token (local development only)");
+    } else if !gate.has_tokens() {
+        tracing::info!(addr = %addr, "no admin token configured: the TCP admin API answers 401 to /v1 requests (set --admin-token-file or COURIER_ADMIN_TOKEN); the Unix socket needs none");
     }
 }
 
@@ -378,10 +398,11 @@ enum Role {
     Ingress,
 }
 
-/// What a listener serves: the admin API with its state, or the ingress with its own.
+/// What a listener serves: the admin API with its state (and which listener it is, for admin
+/// access), or the ingress with its own.
 #[derive(Clone)]
 enum Served {
-    Admin(Arc<AppState>),
+    Admin(Arc<AppState>, Via),
     Ingress(Arc<IngressState>),
 }
 
@@ -439,7 +460,7 @@ where
         let served = served.clone();
         async move {
             match served {
-                Served::Admin(state) => api::handle(state, req).await,
+                Served::Admin(state, via) => api::handle(state, via, req).await,
                 Served::Ingress(state) => crate::ingress::handle(state, req).await,
             }
         }

@@ -6,7 +6,8 @@
 //! results go back to the journal. Incoming webhooks from outside platforms enter through
 //! [`ingress`] and join the same path as producers' events. Pure policy lives in [`core`];
 //! the API's JSON shapes in [`views`], every stable code in [`codes`], every metric in
-//! [`telemetry`]. ARCHITECTURE.md has the layout and the invariants.
+//! [`telemetry`]; [`offline`] serves the CLI from a stopped daemon's journal. ARCHITECTURE.md
+//! has the layout and the invariants.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod destination;
 pub mod error;
 pub mod ingress;
 pub mod intake;
+pub mod offline;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;

@@ -196,7 +196,11 @@ async fn tcp_listener_serves_the_same_api() {
         l.local_addr().unwrap().port()
     };
     let addr = format!("127.0.0.1:{port}");
-    let d = Daemon::start(&["--listen", &addr]).await;
+    let d = Daemon::start_env(
+        &["--listen", &addr],
+        &[("COURIER_ADMIN_TOKEN", "tcp-test-token")],
+    )
+    .await;
     d.put_endpoint("acme", json!({"url": "https://api.acme.io/x"}))
         .await;
     let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -207,6 +211,7 @@ async fn tcp_listener_serves_the_same_api() {
     tokio::spawn(conn);
     let req = hyper::Request::get("/v1/endpoints/acme")
         .header("host", "localhost")
+        .header("authorization", "Bearer tcp-test-token")
         .body(http_body_util::Full::new(Bytes::new()))
         .unwrap();
     let resp = tx.send_request(req).await.unwrap();

@@ -28,6 +28,8 @@ pub fn endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> Endpoint
     let state = match rt {
         Some(v) => v.state,
         None if rec.paused => "paused",
+        // A down endpoint stays down across restarts (and offline, with no scheduler).
+        None if rec.down => "down",
         None => "active",
     };
     EndpointView {

@@ -11,8 +11,9 @@ use super::*;
 #[test]
 fn failure_rendering_and_codes() {
     let f = Failure::Unreachable {
-        socket: PathBuf::from("/tmp/c.sock"),
+        target: "/tmp/c.sock".into(),
         error: "No such file or directory (os error 2)".into(),
+        hint: HINT_UNREACHABLE,
     };
     assert_eq!(f.exit_code(), 69);
     assert_eq!(
@@ -22,7 +23,7 @@ fn failure_rendering_and_codes() {
     );
     let lost = Failure::Lost {
         code: "DAEMON_TIMEOUT",
-        socket: PathBuf::from("c.sock"),
+        target: "c.sock".into(),
         error: "no answer within 60s".into(),
         hint: lost_hint(&Method::POST, "/v1/endpoints/acme/events"),
     };

@@ -1,7 +1,9 @@
 //! The embedded backend: one redb file, written by a single thread with group commit
 //! ([`writer`]), read through short-lived read transactions. [`RedbJournal`] is its
 //! [`Journal`](super::Journal): writes go to the writer thread and resolve after their commit;
-//! reads run on the blocking pool, never on the caller's task.
+//! reads run on the blocking pool, never on the caller's task. The file is created 0600 (and
+//! tightened to that when found looser). [`RedbJournal::open_read_only`] opens it for offline
+//! inspection: reads as usual, every write refused, the file never written.
 
 mod tables;
 pub mod writer;
@@ -9,7 +11,7 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::rules::read;
 use super::{
@@ -68,6 +70,18 @@ impl RedbJournal {
     pub fn open(path: &Path, cache_bytes: usize, notify: NoticeSink) -> Result<Self, StoreError> {
         let db = DbHandle::open_with_cache(path, cache_bytes)?;
         Self::start(db, notify)
+    }
+
+    /// Opens an existing journal read-only, for inspection while no daemon runs on it: the
+    /// reads of [`Journal`] work as usual, every write answers `Stopped`, and nothing is
+    /// written to the file (it may be on a read-only file system or a read-only copy).
+    pub fn open_read_only(path: &Path, cache_bytes: usize) -> Result<Self, ReadOnlyError> {
+        let db = DbHandle::open_read_only(path, cache_bytes)?;
+        Ok(Self {
+            db,
+            writer: Writer::detached(),
+            thread: Mutex::new(None),
+        })
     }
 
     /// [`RedbJournal::open`] with the wall clock the rules read replaced by `clock` (tests of
@@ -247,8 +261,29 @@ impl Journal for RedbJournal {
 #[derive(Clone)]
 pub struct DbHandle {
     inner: Arc<RwLock<Option<Arc<Database>>>>,
+    /// The read-only database of offline inspection (then `inner` stays empty).
+    read_only: Option<Arc<ReadOnlyDatabase>>,
     path: PathBuf,
     cache_bytes: usize,
+}
+
+/// Why a journal cannot be opened read-only.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadOnlyError {
+    /// No journal file at the path.
+    #[error("no journal at {0} (is --data-dir the daemon's data directory?)")]
+    Missing(PathBuf),
+    /// A daemon has it open (it holds the file's lock).
+    #[error("{0} is open by a running daemon")]
+    InUse(PathBuf),
+    /// The last daemon did not close it (killed, crashed): it needs the recovery a writer does.
+    #[error(
+        "{0} was not closed cleanly (the daemon was killed or crashed); start the daemon on it once so it recovers, then inspect it again"
+    )]
+    NotClean(PathBuf),
+    /// Not a journal this build reads.
+    #[error("{path} is not a Courier journal this build can read: {why}")]
+    Invalid { path: PathBuf, why: String },
 }
 
 /// redb's page cache when nothing else is said (redb's own default is 1 GiB; at 64 MiB a
@@ -266,13 +301,65 @@ impl DbHandle {
         let db = open_db(path, cache_bytes)?;
         Ok(Self {
             inner: Arc::new(RwLock::new(Some(Arc::new(db)))),
+            read_only: None,
             path: path.to_path_buf(),
             cache_bytes,
         })
     }
 
-    /// The current database, or `Unavailable` while it is being reopened.
+    /// Opens an existing database read-only (never creating anything) and checks that it is a
+    /// journal of a schema this build reads.
+    pub fn open_read_only(path: &Path, cache_bytes: usize) -> Result<Self, ReadOnlyError> {
+        let invalid = |why: String| ReadOnlyError::Invalid {
+            path: path.to_path_buf(),
+            why,
+        };
+        if !path.is_file() {
+            return Err(ReadOnlyError::Missing(path.to_path_buf()));
+        }
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .open_read_only(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    ReadOnlyError::InUse(path.to_path_buf())
+                }
+                redb::DatabaseError::RepairAborted => ReadOnlyError::NotClean(path.to_path_buf()),
+                other => invalid(other.to_string()),
+            })?;
+        let schema = db
+            .begin_read()
+            .map_err(|e| invalid(e.to_string()))
+            .and_then(|tx| {
+                let meta = tx.open_table(META).map_err(|e| invalid(e.to_string()))?;
+                let v = meta.get("schema").map_err(|e| invalid(e.to_string()))?;
+                Ok(v.map(|v| v.value()))
+            })?;
+        match schema {
+            Some(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(invalid(format!(
+                    "written by schema version {v} (this build reads {SCHEMA_VERSION})"
+                )));
+            }
+            None => return Err(invalid("it has no schema version".into())),
+        }
+        Ok(Self {
+            inner: Arc::new(RwLock::new(None)),
+            read_only: Some(Arc::new(db)),
+            path: path.to_path_buf(),
+            cache_bytes,
+        })
+    }
+
+    /// The current database, or `Unavailable` while it is being reopened (and always for a
+    /// read-only handle, which has no writable database).
     pub fn get(&self) -> Result<Arc<Database>, StoreError> {
+        if self.read_only.is_some() {
+            return Err(StoreError::Unavailable(
+                "the journal is open read-only".into(),
+            ));
+        }
         match self.inner.read() {
             Ok(g) => g
                 .clone()
@@ -283,6 +370,11 @@ impl DbHandle {
 
     /// Closes and reopens the file. Waits (briefly) for readers to drop their handles.
     pub fn reopen(&self) -> Result<(), StoreError> {
+        if self.read_only.is_some() {
+            return Err(StoreError::Unavailable(
+                "the journal is open read-only".into(),
+            ));
+        }
         let old = match self.inner.write() {
             Ok(mut g) => g.take(),
             Err(_) => return Err(StoreError::Unavailable("lock poisoned".into())),
@@ -313,10 +405,11 @@ impl DbHandle {
 
     /// A read transaction over the current database.
     pub(crate) fn view(&self) -> Result<ReadView, StoreError> {
-        let db = self.get()?;
-        Ok(ReadView::new(
-            db.begin_read().map_err(StoreError::from_redb)?,
-        ))
+        let tx = match &self.read_only {
+            Some(ro) => ro.begin_read(),
+            None => self.get()?.begin_read(),
+        };
+        Ok(ReadView::new(tx.map_err(StoreError::from_redb)?))
     }
 
     /// All endpoints, sorted by id.
@@ -371,10 +464,41 @@ impl DbHandle {
     }
 }
 
+/// Opens (or creates) the journal file, owner-only: created 0600, and tightened to 0600 when
+/// found readable or writable by others (it holds endpoint secrets).
+fn open_private(path: &Path) -> Result<std::fs::File, StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |e: std::io::Error| {
+        if is_disk_full(&e) {
+            StoreError::DiskFull
+        } else {
+            StoreError::Storage(format!("cannot open {}: {e}", path.display()))
+        }
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    let mode = file.metadata().map_err(fail)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        if let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(journal = %path.display(), error = %e, "the journal is readable by others and cannot be made owner-only; it holds endpoint secrets");
+        } else {
+            tracing::info!(journal = %path.display(), "tightened the journal's file mode to owner-only");
+        }
+    }
+    Ok(file)
+}
+
 fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    let file = open_private(path)?;
     let db = Database::builder()
         .set_cache_size(cache_bytes)
-        .create(path)
+        .create_file(file)
         .map_err(|e| {
             let e: redb::Error = e.into();
             match e {

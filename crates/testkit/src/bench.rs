@@ -46,6 +46,11 @@ impl Api {
         }
     }
 
+    /// An API over a client made elsewhere (e.g. one carrying the admin token).
+    pub fn from_client(client: Client) -> Api {
+        Api { client }
+    }
+
     /// The underlying client.
     pub fn client(&mut self) -> &mut Client {
         &mut self.client

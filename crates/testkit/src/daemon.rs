@@ -1,5 +1,7 @@
 //! Runs the real `courier` binary for black-box tests and talks to it over its Unix socket
-//! (and TCP) through [`courier::client`], one connection per request.
+//! (and TCP, with the admin token when one is given) through [`courier::client`], one
+//! connection per request. The daemon gets exactly the environment a test names: an admin
+//! token of the developer's shell never leaks into a run.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use courier::client::{Client, TransportKind};
+use courier::config::ADMIN_TOKEN_ENV;
 use hyper::Method;
 use hyper::header::{HeaderName, HeaderValue};
 use serde_json::Value;
@@ -58,6 +61,8 @@ pub struct Daemon {
     pub socket: PathBuf,
     pub data: PathBuf,
     pub extra: Vec<String>,
+    /// Environment variables of the daemon (kept across restarts).
+    pub env: Vec<(String, String)>,
     pub child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -71,8 +76,14 @@ pub struct Answer {
 }
 
 impl Daemon {
-    /// Starts a daemon with `--allow-http` and no TCP listener, plus `extra` flags.
+    /// Starts a daemon with no TCP listener (unless `extra` names `--listen`), plus `extra`
+    /// flags.
     pub async fn start(extra: &[&str]) -> Daemon {
+        Daemon::start_env(extra, &[]).await
+    }
+
+    /// [`Daemon::start`] with environment variables, e.g. `COURIER_ADMIN_TOKEN`.
+    pub async fn start_env(extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let mut d = Daemon {
@@ -80,11 +91,23 @@ impl Daemon {
             data: dir.join("data"),
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             child: None,
             _tmp: Some(tmp),
         };
         d.spawn().await;
         d
+    }
+
+    /// The admin token the daemon was given in its environment, if any.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == ADMIN_TOKEN_ENV)
+            .map(|(_, v)| v.as_str())
     }
 
     /// (Re)starts the process on the same data dir and socket.
@@ -111,6 +134,8 @@ impl Daemon {
             .arg(&self.socket)
             .args(listen)
             .args(&self.extra)
+            .env_remove(ADMIN_TOKEN_ENV)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("COURIER_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -269,10 +294,19 @@ impl Daemon {
 
     /// Runs the CLI against this daemon; returns (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        self.cli_env(args, &[])
+    }
+
+    /// [`Daemon::cli`] with environment variables (none of the test's own `COURIER_*` admin
+    /// settings leak in).
+    pub fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         let out = Command::new(BIN)
             .args(args)
             .arg("--socket")
             .arg(&self.socket)
+            .env_remove(ADMIN_TOKEN_ENV)
+            .env_remove("COURIER_URL")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .expect("run cli");
@@ -320,6 +354,38 @@ pub async fn request(
         json,
         raw,
     })
+}
+
+/// One request over TCP on a connection of its own (the TCP admin API), with `headers`;
+/// returns the answer and its headers.
+pub async fn tcp_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<Bytes>,
+    headers: &[(&str, &str)],
+) -> Result<(Answer, hyper::HeaderMap), String> {
+    let method = Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut named = Vec::with_capacity(headers.len());
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(v).map_err(|e| e.to_string())?;
+        named.push((name, value));
+    }
+    let answer = Client::tcp(addr)
+        .call(method, path, &named, body.unwrap_or_default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let raw = answer.body;
+    let json = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    Ok((
+        Answer {
+            status: answer.status.as_u16(),
+            json,
+            raw,
+        },
+        answer.headers,
+    ))
 }
 
 /// A free TCP port on 127.0.0.1 (for `--listen` / `--ingress-listen`).

@@ -167,6 +167,33 @@ fn endpoint_views_are_unchanged() {
     }
 }
 
+/// Without a runtime view (offline inspection), the stored record says paused or down, in
+/// the scheduler's order.
+#[test]
+fn a_stored_endpoint_shows_its_stored_state() {
+    let mut rec = EndpointRecord {
+        id: "acme".into(),
+        config: EndpointConfig {
+            url: "https://h/x".into(),
+            secret: None,
+            password: None,
+            timeout_ms: 5_000,
+            retry_schedule_ms: vec![],
+            max_in_flight: 1,
+        },
+        paused: false,
+        created_ms: 0,
+        updated_ms: 0,
+        next_seq: 1,
+        pending: 0,
+        next_attempt_log: 0,
+        down: true,
+    };
+    assert_eq!(endpoint_view(&rec, None).state, "down");
+    rec.paused = true;
+    assert_eq!(endpoint_view(&rec, None).state, "paused");
+}
+
 #[test]
 fn attempt_and_dead_letter_views_are_unchanged() {
     for a in [attempt(1, Some(200)), attempt(2, None)] {

@@ -153,6 +153,13 @@ impl Writer {
         Ok((Writer { tx }, handle))
     }
 
+    /// A writer with no thread behind it: every op is refused (`Stopped`). The read-only
+    /// journal of offline inspection has one, so nothing it is asked can write.
+    pub fn detached() -> Writer {
+        let (tx, _) = crossbeam_channel::bounded(0);
+        Writer { tx }
+    }
+
     /// Sends an op without waiting for it.
     pub fn send(&self, op: Op) -> Result<(), StoreError> {
         self.tx.send(op).map_err(|_| StoreError::Stopped)

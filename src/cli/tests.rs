@@ -84,8 +84,12 @@ fn clap_definitions() {
     assert_eq!(cli.client.socket, PathBuf::from("/x.sock"));
     match cli.cmd {
         Cmd::Endpoint(EndpointCmd::Add {
-            secret_file,
-            retry_schedule,
+            settings:
+                endpoint::Settings {
+                    secret_file,
+                    retry_schedule,
+                    ..
+                },
             ..
         }) => {
             assert_eq!(secret_file, Some(PathBuf::from("/s")));
@@ -118,10 +122,14 @@ fn clap_definitions() {
         "--clear-password",
     ]) {
         Ok(Cmd::Endpoint(EndpointCmd::Add {
-            clear_secret: true,
-            clear_password: true,
-            secret: None,
-            password: None,
+            settings:
+                endpoint::Settings {
+                    clear_secret: true,
+                    clear_password: true,
+                    secret: None,
+                    password: None,
+                    ..
+                },
             ..
         })) => {}
         other => panic!("unexpected {other:?}"),

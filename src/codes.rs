@@ -226,12 +226,6 @@ pub const CATALOG: &[CodeInfo] = &[
         "use a new key for a new event; repeat a key only to retry exactly the same request",
     ),
     api(
-        "ENDPOINT_NOT_DELIVERING",
-        409,
-        "the daemon does not deliver to this endpoint: its stored settings are unusable (the daemon's log says why)",
-        "set the endpoint's URL and settings again with PUT /v1/endpoints/{id} (courier endpoint connect ID URL)",
-    ),
-    api(
         "NOT_REPLAYABLE",
         409,
         "this dead letter's stored record is corrupt, so it cannot be sent again",
@@ -272,6 +266,12 @@ pub const CATALOG: &[CodeInfo] = &[
         500,
         "a storage read failed unexpectedly",
         "retry; if it persists report it with the daemon's log",
+    ),
+    api(
+        "ENDPOINT_NOT_DELIVERING",
+        409,
+        "the daemon does not deliver to this endpoint: its stored settings are unusable (the daemon's log says why)",
+        "set the endpoint's URL and settings again with PUT /v1/endpoints/{id} (courier endpoint connect ID URL)",
     ),
     // ---- the ingress ----
     ingress(
@@ -360,6 +360,12 @@ pub const CATALOG: &[CodeInfo] = &[
         "fix what the receiver refused (signature, schema, auth), then replay the dead letter",
     ),
     other(
+        "HTTP_3XX",
+        Kind::Attempt,
+        "the receiver answered a redirect, which Courier does not follow",
+        "point the endpoint at the final URL",
+    ),
+    other(
         "HTTP_401",
         Kind::Attempt,
         "wrong password: the receiver answered 401 Unauthorized (the password Courier sends as Authorization: Bearer does not match the one your service expects)",
@@ -376,12 +382,6 @@ pub const CATALOG: &[CodeInfo] = &[
         Kind::Attempt,
         "URL not found: the receiver answered 404 (a wrong path, or the service is not deployed)",
         "check that the URL is right and the service deployed (open it in a browser), then test it: courier endpoint test ID",
-    ),
-    other(
-        "HTTP_3XX",
-        Kind::Attempt,
-        "the receiver answered a redirect, which Courier does not follow",
-        "point the endpoint at the final URL",
     ),
     other(
         "CALL_NOT_SUPPORTED",

@@ -118,6 +118,18 @@ async fn route(state: &AppState, req: &mut Request<Body>) -> Result<Resp, ApiErr
             Method::POST => endpoints::set_paused(state, id, *action == "pause").await,
             _ => Err(method_not_allowed("POST")),
         },
+        ["v1", "endpoints", id, "test"] => match m {
+            Method::POST => endpoints::test(state, id).await,
+            _ => Err(method_not_allowed("POST")),
+        },
+        ["v1", "endpoints", id, "call"] => match m {
+            Method::POST => endpoints::call(state, id, req).await,
+            _ => Err(method_not_allowed("POST")),
+        },
+        ["v1", "endpoints", id, "retry"] => match m {
+            Method::POST => endpoints::retry(state, id).await,
+            _ => Err(method_not_allowed("POST")),
+        },
         ["v1", "endpoints", id, "events"] => match m {
             Method::POST => events::enqueue(state, id, req).await,
             _ => Err(method_not_allowed("POST")),

@@ -307,6 +307,12 @@ pub const CATALOG: &[CodeInfo] = &[
         "the journal is open read-only for offline inspection (--data-dir with the daemon stopped): only reads are served",
         "start the daemon (courier serve --data-dir DIR) and run the command without --data-dir",
     ),
+    api(
+        "ENDPOINT_NOT_DELIVERING",
+        409,
+        "the daemon does not deliver to this endpoint: its stored settings are unusable (the daemon's log says why)",
+        "set the endpoint's URL and settings again with PUT /v1/endpoints/{id} (courier endpoint connect ID URL)",
+    ),
     // ---- the ingress ----
     ingress(
         "RATE_LIMITED",
@@ -336,13 +342,13 @@ pub const CATALOG: &[CodeInfo] = &[
     other(
         "ETIMEDOUT",
         Kind::Attempt,
-        "no complete answer within the endpoint's timeout",
-        "make the receiver answer faster (acknowledge first, work later), or raise the endpoint's timeout",
+        "slow response: no complete answer within the endpoint's timeout (counted as a failure)",
+        "reply 2xx at once and do the work afterwards, or raise the endpoint's timeout",
     ),
     other(
         "ECONNREFUSED",
         Kind::Attempt,
-        "nothing listens on the URL's port",
+        "unreachable: nothing listens on the URL's port (connection refused)",
         "start the receiver, or fix the URL's host and port",
     ),
     other(
@@ -378,8 +384,8 @@ pub const CATALOG: &[CodeInfo] = &[
     other(
         "HTTP_5XX",
         Kind::Attempt,
-        "the receiver answered 500-599",
-        "fix the receiver's error; Courier retries and holds the backlog meanwhile",
+        "service down: the receiver answered 500-599",
+        "check your service's logs; Courier is already retrying in the background and holds the backlog meanwhile",
     ),
     other(
         "HTTP_429",
@@ -390,7 +396,7 @@ pub const CATALOG: &[CodeInfo] = &[
     other(
         "HTTP_4XX",
         Kind::Attempt,
-        "the receiver rejected this event (400-499 other than 429)",
+        "the receiver rejected this event (400-499 other than 401, 403, 404 and 429)",
         "fix what the receiver refused (signature, schema, auth), then replay the dead letter",
     ),
     other(
@@ -398,6 +404,30 @@ pub const CATALOG: &[CodeInfo] = &[
         Kind::Attempt,
         "the receiver answered a redirect, which Courier does not follow",
         "point the endpoint at the final URL",
+    ),
+    other(
+        "HTTP_401",
+        Kind::Attempt,
+        "wrong password: the receiver answered 401 Unauthorized (the password Courier sends as Authorization: Bearer does not match the one your service expects)",
+        "give the endpoint the password your service expects (courier endpoint connect ID URL --password ...), then test it: courier endpoint test ID",
+    ),
+    other(
+        "HTTP_403",
+        Kind::Attempt,
+        "forbidden: the receiver answered 403 (the password or token is not allowed, or the service refuses Courier's address)",
+        "check the password on the endpoint and the receiver's access rules, then test it: courier endpoint test ID",
+    ),
+    other(
+        "HTTP_404",
+        Kind::Attempt,
+        "URL not found: the receiver answered 404 (a wrong path, or the service is not deployed)",
+        "check that the URL is right and the service deployed (open it in a browser), then test it: courier endpoint test ID",
+    ),
+    other(
+        "CALL_NOT_SUPPORTED",
+        Kind::Attempt,
+        "this endpoint's destination kind cannot answer a synchronous call",
+        "use POST /v1/endpoints/{id}/events to deliver through the queue instead",
     ),
     // ---- dead-letter reasons ----
     other(

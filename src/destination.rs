@@ -1,5 +1,5 @@
 //! Where events go: the [`Destination`] trait ("deliver this event, attempt n → an outcome";
-//! "test → an outcome") and the [`Factory`] that builds an endpoint's destination from its
+//! "test → an outcome"; "call with this body → the receiver's answer") and the [`Factory`] that builds an endpoint's destination from its
 //! stored settings. The scheduler knows nothing else of a destination: no URL, header,
 //! signature or credential.
 //!
@@ -34,8 +34,42 @@ pub use crate::core::partition::{Next, Verdict};
 /// The future an attempt returns; it owns what it needs (it runs beside the scheduler).
 pub type DFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
+/// The future a call returns.
+pub type CFuture = Pin<Box<dyn Future<Output = CallOutcome> + Send>>;
+
 /// The event type of the connection test.
 pub const PING_EVENT_TYPE: &str = "webhook.ping";
+
+/// Most bytes of a receiver's answer a call returns; a longer answer is cut there and
+/// [`CallOutcome::truncated`] says so.
+pub const CALL_ANSWER_MAX: usize = 1 << 20;
+
+/// The stable code of a call to a destination kind that cannot answer one.
+pub const CALL_NOT_SUPPORTED: &str = "CALL_NOT_SUPPORTED";
+
+/// A synchronous call (seed 004's tool webhooks): a body sent now, outside the queue, whose
+/// answer goes back to the caller.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// An event id of its own (`X-HAPP-Event-Id`), so the receiver can tell calls apart.
+    pub id: String,
+    pub at_ms: u64,
+    pub content_type: String,
+    pub event_type: Option<String>,
+    pub body: Bytes,
+}
+
+/// What a call came to: the attempt's outcome plus the receiver's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOutcome {
+    pub outcome: Outcome,
+    /// The answer's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The answer body, at most [`CALL_ANSWER_MAX`] bytes.
+    pub body: Bytes,
+    /// The answer was longer than [`CALL_ANSWER_MAX`] and was cut there.
+    pub truncated: bool,
+}
 
 /// One attempt to deliver: the event (shared, never copied) and the attempt number.
 #[derive(Debug, Clone)]
@@ -80,6 +114,9 @@ pub struct Outcome {
     pub failure: Option<Failure>,
     /// The real time the attempt took.
     pub latency: Duration,
+    /// The start of the receiver's answer body, for the attempt log
+    /// ([`crate::core::model::answer_snippet`]).
+    pub answer: Option<String>,
 }
 
 /// A failed attempt, named.
@@ -118,6 +155,27 @@ pub trait Destination: Send + Sync + 'static {
     fn deliver(&self, delivery: Delivery) -> DFuture;
     /// Checks the connection: sends the signed `webhook.ping` (or what the kind checks).
     fn test(&self, ping: Ping) -> DFuture;
+    /// Sends `call` now and answers the receiver's answer. Kinds that cannot answer a call
+    /// keep this default: a failure [`CALL_NOT_SUPPORTED`].
+    fn call(&self, call: Call) -> CFuture {
+        let _ = call;
+        Box::pin(std::future::ready(CallOutcome {
+            outcome: Outcome {
+                status: None,
+                failure: Some(Failure {
+                    code: CALL_NOT_SUPPORTED,
+                    message: "this endpoint's destination kind does not answer calls".into(),
+                    blames_endpoint: false,
+                    next: Next::Schedule,
+                }),
+                latency: Duration::ZERO,
+                answer: None,
+            },
+            content_type: None,
+            body: Bytes::new(),
+            truncated: false,
+        }))
+    }
 }
 
 /// Why an endpoint's destination could not be built from its settings.

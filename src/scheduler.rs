@@ -18,8 +18,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::core::endpoint::EndpointSpec;
-use crate::core::model::{AttemptRecord, EndpointRecord, ErrorInfo, EventProgress};
-use crate::core::partition::{Effect, Finish, Input, Partition, Pending, Policy};
+use crate::core::model::{AttemptKind, AttemptRecord, EndpointRecord, ErrorInfo, EventProgress};
+use crate::core::partition::{Effect, Finish, Input, Partition, Pending, Policy, RetryNow};
 use crate::core::timefmt::now_ms;
 use crate::destination::{Delivery, Destination, Factory, Outcome};
 use crate::store::{
@@ -42,7 +42,8 @@ struct Part {
 }
 
 impl Part {
-    fn view(&self) -> RuntimeView {
+    /// `now` and `now_ms` are the same instant, in partition time and unix ms.
+    fn view(&self, now: Duration, now_ms: u64) -> RuntimeView {
         RuntimeView {
             id: self.id.to_string(),
             state: if self.core.is_paused() {
@@ -55,6 +56,10 @@ impl Part {
             backlog: self.core.backlog(),
             in_flight: self.core.in_flight(),
             last_error: self.last_error.clone(),
+            next_attempt_ms: self
+                .core
+                .next_due()
+                .map(|t| now_ms + t.saturating_sub(now).as_millis() as u64),
         }
     }
 }
@@ -118,6 +123,8 @@ pub struct Scheduler {
     /// Reused for every step's effects.
     effects: Vec<Effect<QueuedEvent>>,
     epochs: u64,
+    /// The answer of the last [`Input::RetryNow`] stepped.
+    retried: Option<RetryNow>,
 }
 
 impl Scheduler {
@@ -147,6 +154,7 @@ impl Scheduler {
             loads: JoinSet::new(),
             effects: Vec::new(),
             epochs: 0,
+            retried: None,
         };
         for rec in endpoints {
             s.upsert(&rec);
@@ -219,16 +227,32 @@ impl Scheduler {
         match m {
             SchedMsg::Notice(n) => self.on_notice(n),
             SchedMsg::Inspect { id, reply } => {
+                let (now, now_ms) = (self.now(), now_ms());
                 let views = match id {
                     Some(id) => self
                         .parts
                         .get(id.as_str())
-                        .map(Part::view)
+                        .map(|p| p.view(now, now_ms))
                         .into_iter()
                         .collect(),
-                    None => self.parts.values().map(Part::view).collect(),
+                    None => self.parts.values().map(|p| p.view(now, now_ms)).collect(),
                 };
                 let _ = reply.send(views);
+            }
+            SchedMsg::Destination { id, reply } => {
+                let _ = reply.send(self.parts.get(id.as_str()).map(|p| p.dest.clone()));
+            }
+            SchedMsg::RetryNow { id, reply } => {
+                let answer = self
+                    .parts
+                    .get_key_value(id.as_str())
+                    .map(|(k, _)| k.clone());
+                let answer = answer.and_then(|id| {
+                    self.retried = None;
+                    self.step(&id, Input::RetryNow);
+                    self.retried.take()
+                });
+                let _ = reply.send(answer);
             }
             SchedMsg::Shutdown { .. } => {}
         }
@@ -278,7 +302,8 @@ impl Scheduler {
             id: Arc::from(rec.id.as_str()),
             core: Partition::new(now, policy, rec.paused, rec.down, rec.pending, rec.next_seq),
             dest,
-            last_error: None,
+            // Kept across restarts with the record (with `down`, its reason).
+            last_error: rec.last_error.clone(),
             epoch: self.epochs,
         };
         let id = p.id.clone();
@@ -356,7 +381,7 @@ impl Scheduler {
         self.step(&l.endpoint, input);
     }
 
-    fn on_done(&mut self, d: Done) {
+    fn on_done(&mut self, mut d: Done) {
         metrics::gauge!(crate::telemetry::IN_FLIGHT).decrement(1.0);
         metrics::histogram!(crate::telemetry::ATTEMPT_SECONDS)
             .record(d.outcome.latency.as_secs_f64());
@@ -366,8 +391,11 @@ impl Scheduler {
         let Some(ev) = p.core.started_mut(d.seq) else {
             return;
         };
+        // The answer's start goes to the attempt log only, not into the event's history.
+        let answer = d.outcome.answer.take();
         let o = &d.outcome;
-        let rec = AttemptRecord {
+        let verdict = o.verdict();
+        let mut rec = AttemptRecord {
             event_id: ev.meta.id.clone(),
             seq: d.seq,
             attempt: d.attempt,
@@ -376,8 +404,15 @@ impl Scheduler {
             latency_ms: o.latency.as_millis().min(u128::from(u32::MAX)) as u32,
             error: o.failure.as_ref().map(|f| f.code.to_string()),
             message: o.failure.as_ref().map(|f| f.message.clone()),
+            kind: if d.probe {
+                AttemptKind::Probe
+            } else {
+                AttemptKind::Delivery
+            },
+            answer: None,
         };
         ev.progress.push(rec.clone());
+        rec.answer = answer;
         match &o.failure {
             None => {
                 metrics::counter!(crate::telemetry::ATTEMPTS, crate::telemetry::RESULT => "success")
@@ -399,7 +434,7 @@ impl Scheduler {
         let input = Input::Done {
             seq: d.seq,
             probe: d.probe,
-            verdict: o.verdict(),
+            verdict,
             attempt: rec,
         };
         self.step(&d.endpoint, input);
@@ -502,6 +537,7 @@ impl Scheduler {
                 }
                 Effect::Quarantine { seq, why } => quarantine(p, self.journal.as_ref(), seq, why),
                 Effect::Arm(at) => self.timers.push(Reverse((at, p.id.clone()))),
+                Effect::RetriedNow(answer) => self.retried = Some(answer),
                 Effect::Load { from, limit } => {
                     let journal = self.journal.clone();
                     let endpoint = p.id.clone();

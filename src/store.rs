@@ -57,12 +57,12 @@
 //! | table          | key                     | value                                   |
 //! |----------------|-------------------------|-----------------------------------------|
 //! | `meta`         | name                    | u64 (`schema`; `tomb:<endpoint>` = next seq of a deleted endpoint) |
-//! | `endpoints`    | endpoint id             | postcard [`EndpointRecord`]             |
+//! | `endpoints`    | endpoint id             | postcard [`EndpointRecord`] (two shapes: [`EndpointRecord::decode`]) |
 //! | `events`       | (endpoint, seq)         | [`crate::core::record`] bytes, pending events only |
 //! | `progress`     | (endpoint, seq)         | postcard [`EventProgress`], attempted pending events |
 //! | `dead_letters` | event id                | postcard [`DeadLetter`]                 |
 //! | `dead_records` | event id                | [`crate::core::record`] bytes of the dead letter |
-//! | `attempts`     | (endpoint, n)           | postcard [`AttemptRecord`], newest [`ATTEMPT_LOG_KEEP`] per endpoint |
+//! | `attempts`     | (endpoint, n)           | postcard [`AttemptRecord`] + kind and answer snippet ([`AttemptRecord::encode_logged`]), newest [`ATTEMPT_LOG_KEEP`] per endpoint |
 //! | `idempotency`  | (endpoint, key)         | postcard [`IdempotentHit`]              |
 //! | `channels`     | channel id              | postcard [`ChannelRecord`] (ingress)    |
 
@@ -143,6 +143,10 @@ pub trait Journal: Send + Sync + 'static {
     /// Makes everything durable and stops taking writes (at shutdown).
     fn close(&self) -> JFuture<'_, ()>;
 
+    /// Logs an attempt made outside the queue (a connection test, a call) in the endpoint's
+    /// attempt log; a 2xx sets its `connected_at`. Resolves after the commit, which is lazy
+    /// like an attempt result's (not fsynced at once). No event's progress changes.
+    fn log_attempt(&self, endpoint: String, attempt: AttemptRecord) -> JFuture<'_, ()>;
     /// An attempt's result (not awaited; made durable as the contract says).
     fn record_progress(&self, update: ProgressUpdate);
     /// Sets aside a pending event whose stored record is corrupt: it becomes a dead letter with
@@ -321,7 +325,8 @@ pub enum Notice {
         endpoint: Arc<str>,
         event: QueuedEvent,
     },
-    EndpointUpserted(EndpointRecord),
+    /// Boxed: a record is large beside the other notices (and the scheduler's messages).
+    EndpointUpserted(Box<EndpointRecord>),
     EndpointDeleted(String),
     Replayed {
         endpoint: Arc<str>,

@@ -21,6 +21,9 @@ pub struct ErrorView {
     pub status: Option<u16>,
     /// RFC 3339, UTC.
     pub at: String,
+    /// What to do about it: the catalogue's `fix` for the code ([`crate::codes`]).
+    #[serde(default)]
+    pub hint: Option<String>,
 }
 
 /// `GET /v1/endpoints/{id}` (and each item of the list, and the answer of PUT, pause, resume).
@@ -42,9 +45,69 @@ pub struct EndpointView {
     pub last_error: Option<ErrorView>,
     pub created_at: String,
     pub updated_at: String,
+    /// The last time a test, call or delivery got a 2xx since the URL was last changed.
+    #[serde(default)]
+    pub connected_at: Option<String>,
+    /// Since when the endpoint is in its `state` (null when unknown: set before it was kept).
+    #[serde(default)]
+    pub state_since: Option<String>,
+    /// When the next attempt is due by itself: a `down` endpoint's probe, or the earliest
+    /// retry waiting (null when nothing waits for a time).
+    #[serde(default)]
+    pub next_attempt_at: Option<String>,
     /// Fields of a newer daemon that this build does not know (empty when serialized here).
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// `POST /v1/endpoints/{id}/test`: the connection test's result (seeds 001/003: Connected).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestResult {
+    /// A 2xx within the endpoint's timeout.
+    pub connected: bool,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<AttemptError>,
+}
+
+/// Why a test or a call failed: the stable code, a sentence and the catalogue's fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptError {
+    pub code: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// `POST /v1/endpoints/{id}/call`: the receiver's answer (seed 004's tool webhooks).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallResult {
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// The answer's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The answer: its JSON value when the content type is JSON and it parses, else a string
+    /// (standard base64 when it is not UTF-8, see `body_encoding`); null for an empty answer.
+    pub body: serde_json::Value,
+    /// `json`, `text` or `base64`: how `body` holds the answer.
+    pub body_encoding: String,
+    /// The answer was longer than 1 MiB: `body` holds its first 1 MiB (never JSON then).
+    pub truncated: bool,
+    /// Why the call failed (a non-2xx status, a timeout, …); null on a 2xx.
+    pub error: Option<AttemptError>,
+}
+
+/// `POST /v1/endpoints/{id}/retry`: what "retry now" did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryResult {
+    /// `probe` (a down endpoint is probed now), `retry` (waiting retries start now) or
+    /// `none` (nothing was waiting).
+    pub action: String,
+    /// Events started now.
+    pub events: u64,
+    /// A sentence for operators.
+    pub message: String,
 }
 
 /// `GET /v1/endpoints`.
@@ -102,6 +165,17 @@ pub struct AttemptView {
     pub latency_ms: u32,
     pub error: Option<String>,
     pub message: Option<String>,
+    /// `delivery`, `probe`, `test` or `call` (an event's history: `delivery`).
+    #[serde(default = "delivery")]
+    pub kind: String,
+    /// The start of the receiver's answer body (at most 256 bytes, UTF-8); the attempt log
+    /// keeps it, an event's history does not.
+    #[serde(default)]
+    pub answer: Option<String>,
+}
+
+fn delivery() -> String {
+    "delivery".into()
 }
 
 /// `GET /v1/endpoints/{id}/attempts`.

@@ -304,7 +304,7 @@ async fn endpoint_set_changes_one_setting_and_never_creates() {
             "endpoint",
             "set",
             "acme",
-            "--url",
+            "--endpoint-url",
             "http://127.0.0.1:9/other",
         ],
     );

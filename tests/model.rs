@@ -137,6 +137,9 @@ impl Destination for ScriptedReceiver {
                 failure,
                 retry_after: None,
                 latency: Duration::from_millis(3),
+                body: bytes::Bytes::new(),
+                body_truncated: false,
+                content_type: None,
             })
         })
     }

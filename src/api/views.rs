@@ -12,13 +12,20 @@ use crate::views::{
     Accepted, AttemptView, ChannelView, DeadLetterDetail, DeadLetterView, EndpointView, ErrorView,
 };
 
+/// A failure with its hint, the catalogue's fix for its code.
 pub fn error_view(e: &ErrorInfo) -> ErrorView {
     ErrorView {
         code: e.code.clone(),
         message: e.message.clone(),
         status: e.status,
         at: rfc3339(e.at_ms),
+        hint: hint(&e.code),
     }
+}
+
+/// The catalogue's fix for a code.
+pub fn hint(code: &str) -> Option<String> {
+    crate::codes::lookup(code).map(|c| c.fix.to_string())
 }
 
 /// The endpoint view: configuration (never secrets) plus runtime state (`rt`, when the
@@ -47,9 +54,16 @@ pub fn endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> Endpoint
         state: state.to_string(),
         backlog: rt.map(|v| v.backlog).unwrap_or(rec.pending),
         in_flight: rt.map(|v| v.in_flight).unwrap_or(0),
-        last_error: rt.and_then(|v| v.last_error.as_ref()).map(error_view),
+        // The scheduler's is the newest; the record's survives a restart.
+        last_error: rt
+            .and_then(|v| v.last_error.as_ref())
+            .or(rec.last_error.as_ref())
+            .map(error_view),
         created_at: rfc3339(rec.created_ms),
         updated_at: rfc3339(rec.updated_ms),
+        connected_at: rec.connected_at_ms.map(rfc3339),
+        state_since: rec.state_since_ms.map(rfc3339),
+        next_attempt_at: rt.and_then(|v| v.next_attempt_ms).map(rfc3339),
         extra: Default::default(),
     }
 }
@@ -64,6 +78,8 @@ pub fn attempt_view(a: &AttemptRecord) -> AttemptView {
         latency_ms: a.latency_ms,
         error: a.error.clone(),
         message: a.message.clone(),
+        kind: a.kind.as_str().to_string(),
+        answer: a.answer.clone(),
     }
 }
 

@@ -5,14 +5,16 @@ use std::fmt::Write as _;
 
 use crate::client::ApiError;
 use crate::views::{
-    Accepted, AttemptView, ChannelView, DeadLetterDetail, DeadLetterView, EndpointView, ErrorView,
-    Replayed,
+    Accepted, AttemptView, CallResult, ChannelView, DeadLetterDetail, DeadLetterView, EndpointView,
+    ErrorView, Replayed, TestResult,
 };
 
 /// Longest excerpt of an unexpected answer body shown in an error message.
 const EXCERPT_CHARS: usize = 200;
 /// Longest error text shown inside a table cell (full text is in `show` and `--json`).
 const TABLE_ERROR_CHARS: usize = 60;
+/// Longest answer snippet shown inside a table cell (256 bytes are in `--json`).
+const TABLE_ANSWER_CHARS: usize = 40;
 
 /// Replaces control characters (newlines included) so a value stays on one line.
 pub fn one_line(s: &str) -> String {
@@ -320,6 +322,148 @@ pub fn render_dead_letter(v: &DeadLetterDetail) -> String {
         out.push('\n');
     } else {
         out.push_str("payload: -\n");
+    }
+    out
+}
+
+/// `endpoint show`: one screen for an operator — state and since when, whether it is
+/// connected, backlog, what is due next, the last error with its hint, the settings, and the
+/// newest attempts with the receiver's answers.
+pub fn endpoint_screen(v: &EndpointView, recent: &[AttemptView]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "id: {}", one_line(&v.id));
+    let _ = writeln!(out, "url: {}", one_line(&v.url));
+    let since = v
+        .state_since
+        .as_deref()
+        .map_or_else(String::new, |t| format!(" since {}", one_line(t)));
+    let _ = writeln!(out, "state: {}{since}", one_line(&v.state));
+    let _ = writeln!(
+        out,
+        "connected: {}",
+        v.connected_at.as_deref().map_or_else(
+            || "never since the URL was set (courier endpoint test ID)".to_owned(),
+            |t| format!("yes, last 2xx at {}", one_line(t))
+        )
+    );
+    let _ = writeln!(
+        out,
+        "backlog: {} waiting ({} in flight)",
+        v.backlog, v.in_flight
+    );
+    let next = match (v.next_attempt_at.as_deref(), v.state.as_str()) {
+        (None, _) => "-".to_owned(),
+        (Some(t), "down") => format!("probe at {}", one_line(t)),
+        (Some(t), _) => format!("retry at {}", one_line(t)),
+    };
+    let _ = writeln!(out, "next_attempt: {next}");
+    last_error_line(&mut out, v.last_error.as_ref());
+    if let Some(hint) = v.last_error.as_ref().and_then(|e| e.hint.as_deref()) {
+        let _ = writeln!(out, "hint: {}", one_line(hint));
+    }
+    let _ = writeln!(
+        out,
+        "settings: timeout {}, retry_schedule {}, max_in_flight {}, secret {}, password {}",
+        one_line(&v.timeout),
+        list(&v.retry_schedule),
+        v.max_in_flight,
+        set(v.secret_set),
+        set(v.password_set)
+    );
+    let _ = writeln!(out, "created_at: {}", one_line(&v.created_at));
+    let _ = writeln!(out, "updated_at: {}", one_line(&v.updated_at));
+    extra_lines(&mut out, &v.extra);
+    if recent.is_empty() {
+        out.push_str("recent attempts: (none)\n");
+    } else {
+        out.push_str("recent attempts:\n");
+        for line in recent_attempt_table(recent).lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    out
+}
+
+/// The newest attempts of an endpoint with their kind and the start of the receiver's answer.
+pub fn recent_attempt_table(attempts: &[AttemptView]) -> String {
+    let rows: Vec<Vec<String>> = attempts
+        .iter()
+        .map(|a| {
+            vec![
+                one_line(&a.kind),
+                one_line(&a.started_at),
+                one_line(&a.event_id),
+                a.attempt.to_string(),
+                opt(a.status),
+                a.latency_ms.to_string(),
+                clip(&format_attempt_error(a), TABLE_ERROR_CHARS),
+                a.answer.as_deref().map_or_else(
+                    || "-".to_owned(),
+                    |t| clip(&one_line(t), TABLE_ANSWER_CHARS),
+                ),
+            ]
+        })
+        .collect();
+    render_table(
+        &[
+            "KIND",
+            "STARTED_AT",
+            "EVENT_ID",
+            "ATTEMPT",
+            "STATUS",
+            "LATENCY_MS",
+            "ERROR",
+            "ANSWER",
+        ],
+        &rows,
+    )
+}
+
+/// `endpoint test` / `connect`: `Connected` with the latency, or what failed (its code and
+/// hint go to stderr with the exit code).
+pub fn test_result(id: &str, r: &TestResult) -> String {
+    let status = r.status.map_or_else(String::new, |s| format!(", HTTP {s}"));
+    if r.connected {
+        format!(
+            "Connected: endpoint {} answered in {} ms{status}\n",
+            one_line(id),
+            r.latency_ms
+        )
+    } else {
+        format!(
+            "Not connected: endpoint {} after {} ms{status}\n",
+            one_line(id),
+            r.latency_ms
+        )
+    }
+}
+
+/// `endpoint call`: the status line, then the answer (JSON pretty-printed, text as it is).
+pub fn call_result(r: &CallResult) -> String {
+    let mut out = format!(
+        "{} in {} ms",
+        r.status
+            .map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}")),
+        r.latency_ms
+    );
+    if let Some(ct) = &r.content_type {
+        let _ = write!(out, " ({})", one_line(ct));
+    }
+    if r.truncated {
+        out.push_str(", answer cut at 1 MiB");
+    }
+    out.push('\n');
+    let body = match (&r.body, r.body_encoding.as_str()) {
+        (serde_json::Value::Null, _) => String::new(),
+        (serde_json::Value::String(s), "base64") => format!("base64: {}", one_line(s)),
+        (serde_json::Value::String(s), _) => printable_payload(s),
+        (v, _) => serde_json::to_string_pretty(v).unwrap_or_default(),
+    };
+    if !body.is_empty() {
+        out.push_str(&body);
+        if !body.ends_with('\n') {
+            out.push('\n');
+        }
     }
     out
 }

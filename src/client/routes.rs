@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, Client, Error, RawAnswer, paths};
 use crate::views::{
-    Accepted, AttemptList, BatchAccepted, ChannelList, ChannelUpdate, ChannelView,
+    Accepted, AttemptList, BatchAccepted, CallResult, ChannelList, ChannelUpdate, ChannelView,
     DeadLetterDetail, DeadLetterList, EndpointList, EndpointUpdate, EndpointView, Replayed,
+    RetryResult, TestResult,
 };
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -270,5 +271,37 @@ impl Client {
             .checked(Method::GET, "/metrics", &[], Bytes::new())
             .await?;
         Ok(String::from_utf8_lossy(&a.body).into_owned())
+    }
+    // ---- connect and test
+
+    /// `POST /v1/endpoints/{id}/test`: one signed `webhook.ping` now.
+    pub async fn test_endpoint(&mut self, id: &str) -> Result<TestResult, Error> {
+        self.post(&paths::endpoint_action(id, "test")).await
+    }
+
+    /// `POST /v1/endpoints/{id}/call`: `body` sent now (with its `Content-Type`); the
+    /// receiver's answer.
+    pub async fn call_endpoint(
+        &mut self,
+        id: &str,
+        body: Bytes,
+        content_type: Option<&str>,
+    ) -> Result<CallResult, Error> {
+        let mut headers = Vec::with_capacity(1);
+        if let Some(ct) = content_type {
+            let v = HeaderValue::from_str(ct).map_err(|_| {
+                Error::Invalid(format!(
+                    "invalid content-type {ct:?}: must be visible ASCII without line breaks"
+                ))
+            })?;
+            headers.push((CONTENT_TYPE, v));
+        }
+        let path = paths::endpoint_action(id, "call");
+        Ok(self.json(Method::POST, &path, &headers, body).await?.1)
+    }
+
+    /// `POST /v1/endpoints/{id}/retry`: attempt now what waits (probe or retries).
+    pub async fn retry_endpoint(&mut self, id: &str) -> Result<RetryResult, Error> {
+        self.post(&paths::endpoint_action(id, "retry")).await
     }
 }

@@ -48,6 +48,73 @@ pub struct EndpointRecord {
     /// The endpoint lost an event to endpoint failures and has not answered 2xx/4xx since:
     /// its backlog is held and probed (survives restarts).
     pub down: bool,
+    // ---- second shape (trailing; records of the first shape decode with these unset, see
+    // [`EndpointRecord::decode`]) ----
+    /// The last time (unix ms) a test, call or delivery got a 2xx since the URL was last set;
+    /// refreshed at most once a minute ([`CONNECTED_REFRESH_MS`]).
+    pub connected_at_ms: Option<u64>,
+    /// Since when (unix ms) the endpoint is in its state (`active`, `paused`, `down`); `None`
+    /// in records of the first shape until the state next changes.
+    pub state_since_ms: Option<u64>,
+    /// The last delivery failure, kept across restarts (with `down`, its reason).
+    pub last_error: Option<ErrorInfo>,
+}
+
+/// `connected_at` is rewritten by a 2xx only when it is unset or older than this, so a steady
+/// stream of deliveries does not change the endpoint record for it.
+pub const CONNECTED_REFRESH_MS: u64 = 60_000;
+
+/// The first shape of [`EndpointRecord`] (journals of schema 1 before the connect/test
+/// fields), still found in journals written by older builds.
+#[derive(Deserialize)]
+struct EndpointRecordV1 {
+    id: String,
+    config: EndpointConfig,
+    paused: bool,
+    created_ms: u64,
+    updated_ms: u64,
+    next_seq: u64,
+    pending: u64,
+    next_attempt_log: u64,
+    down: bool,
+}
+
+impl EndpointRecord {
+    /// Decodes either shape (postcard has no optional trailing fields: a first-shape record
+    /// ends where the new fields begin, so the full decode fails and the first shape is read).
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if let Ok(rec) = postcard::from_bytes::<EndpointRecord>(bytes) {
+            return Some(rec);
+        }
+        let v1: EndpointRecordV1 = postcard::from_bytes(bytes).ok()?;
+        Some(Self {
+            id: v1.id,
+            config: v1.config,
+            paused: v1.paused,
+            created_ms: v1.created_ms,
+            updated_ms: v1.updated_ms,
+            next_seq: v1.next_seq,
+            pending: v1.pending,
+            next_attempt_log: v1.next_attempt_log,
+            down: v1.down,
+            connected_at_ms: None,
+            state_since_ms: None,
+            last_error: None,
+        })
+    }
+
+    /// Notes a 2xx at `now`: sets `connected_at` when it is unset or stale; `true` when it
+    /// changed.
+    pub fn note_connected(&mut self, now: u64) -> bool {
+        if self
+            .connected_at_ms
+            .is_some_and(|at| now.saturating_sub(at) < CONNECTED_REFRESH_MS)
+        {
+            return false;
+        }
+        self.connected_at_ms = Some(now);
+        true
+    }
 }
 
 /// A failure, as shown to operators.
@@ -60,7 +127,60 @@ pub struct ErrorInfo {
     pub at_ms: u64,
 }
 
-/// One delivery attempt.
+/// What an attempt was.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttemptKind {
+    /// An attempt to deliver a queued event.
+    #[default]
+    Delivery,
+    /// An attempt of a `down` endpoint's oldest event, to see whether it is back.
+    Probe,
+    /// A connection test (`webhook.ping`, `POST /v1/endpoints/{id}/test`).
+    Test,
+    /// A synchronous call (`POST /v1/endpoints/{id}/call`).
+    Call,
+}
+
+impl AttemptKind {
+    /// The name the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptKind::Delivery => "delivery",
+            AttemptKind::Probe => "probe",
+            AttemptKind::Test => "test",
+            AttemptKind::Call => "call",
+        }
+    }
+}
+
+/// Most bytes of a receiver's answer body kept with an attempt (cut at a character boundary).
+pub const ANSWER_SNIPPET_MAX: usize = 256;
+
+/// The first [`ANSWER_SNIPPET_MAX`] bytes of an answer body as text (invalid UTF-8 replaced,
+/// never cut inside a character); `None` for an empty body.
+pub fn answer_snippet(body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    // Looking at a little more than the cap is enough: a character is at most 4 bytes.
+    let head = &body[..body.len().min(ANSWER_SNIPPET_MAX + 4)];
+    let mut s = String::from_utf8_lossy(head).into_owned();
+    if s.len() > ANSWER_SNIPPET_MAX {
+        let mut end = ANSWER_SNIPPET_MAX;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    Some(s)
+}
+
+/// One attempt (of a delivery, a probe, a test or a call).
+///
+/// Its stored shape is the first one everywhere it is nested (an event's history in
+/// `progress` and `dead_letters`): `kind` and `answer` are not part of it (`serde(skip)`). The
+/// endpoint's attempt log stores them after it ([`AttemptRecord::encode_logged`]), which a
+/// first-shape row simply lacks ([`AttemptRecord::decode_logged`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub event_id: String,
@@ -72,6 +192,45 @@ pub struct AttemptRecord {
     /// Error code when the attempt failed.
     pub error: Option<String>,
     pub message: Option<String>,
+    /// What the attempt was (the attempt log keeps it; an event's history is deliveries).
+    #[serde(skip)]
+    pub kind: AttemptKind,
+    /// The start of the receiver's answer body ([`answer_snippet`]; the attempt log keeps it).
+    #[serde(skip)]
+    pub answer: Option<String>,
+}
+
+/// What an attempt-log row holds after the first-shape [`AttemptRecord`].
+#[derive(Serialize, Deserialize)]
+struct LoggedTail {
+    kind: AttemptKind,
+    answer: Option<String>,
+}
+
+impl AttemptRecord {
+    /// An attempt-log row: the first shape, then `kind` and `answer`.
+    pub fn encode_logged(&self) -> Vec<u8> {
+        let tail = LoggedTail {
+            kind: self.kind,
+            answer: self.answer.clone(),
+        };
+        // postcard encoding of plain structs into a Vec cannot fail.
+        let mut out = postcard::to_stdvec(self).unwrap_or_default();
+        out.extend(postcard::to_stdvec(&tail).unwrap_or_default());
+        out
+    }
+
+    /// Decodes an attempt-log row of either shape (a first-shape row is a delivery with no
+    /// answer kept).
+    pub fn decode_logged(bytes: &[u8]) -> Option<Self> {
+        let (mut rec, rest) = postcard::take_from_bytes::<AttemptRecord>(bytes).ok()?;
+        if !rest.is_empty() {
+            let tail: LoggedTail = postcard::from_bytes(rest).ok()?;
+            rec.kind = tail.kind;
+            rec.answer = tail.answer;
+        }
+        Some(rec)
+    }
 }
 
 /// Delivery progress of one event that has been attempted at least once.
@@ -162,53 +321,6 @@ pub fn request_fingerprint(content_type: &str, event_type: Option<&str>, body: &
     h.finalize().into()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn idempotency_rows_of_both_shapes_decode() {
-        #[derive(Serialize)]
-        struct V1<'a> {
-            event_id: &'a str,
-            seq: u64,
-            created_ms: u64,
-        }
-        let old = postcard::to_stdvec(&V1 {
-            event_id: "evt_x",
-            seq: 7,
-            created_ms: 9,
-        })
-        .unwrap();
-        let hit = IdempotentHit::decode(&old).unwrap();
-        assert_eq!((hit.seq, hit.created_ms, hit.fingerprint), (7, 9, None));
-        assert!(hit.matches(&[1; 32]), "an old row matches any request");
-        let new = IdempotentHit {
-            fingerprint: Some([3; 32]),
-            ..hit
-        };
-        let back = IdempotentHit::decode(&postcard::to_stdvec(&new).unwrap()).unwrap();
-        assert_eq!(back, new);
-        assert!(back.matches(&[3; 32]) && !back.matches(&[4; 32]));
-        assert_eq!(IdempotentHit::decode(b"\xff"), None);
-    }
-
-    #[test]
-    fn fingerprints_tell_requests_apart() {
-        let f = request_fingerprint;
-        let base = f("application/json", Some("t"), b"{}");
-        assert_eq!(base, f("application/json", Some("t"), b"{}"));
-        assert_ne!(base, f("application/json", Some("t"), b"{ }"));
-        assert_ne!(base, f("text/plain", Some("t"), b"{}"));
-        assert_ne!(base, f("application/json", None, b"{}"));
-        assert_ne!(base, f("application/json", Some("t{}"), b""));
-        assert_ne!(
-            f("application/json", Some(""), b""),
-            f("application/json", None, b"")
-        );
-    }
-}
-
 /// Default inbound rate per channel (Custom Messenger: 100 messages a second).
 pub const DEFAULT_CHANNEL_RATE: u32 = 100;
 
@@ -233,3 +345,6 @@ pub struct ChannelRecord {
     pub created_ms: u64,
     pub updated_ms: u64,
 }
+
+#[cfg(test)]
+mod tests;

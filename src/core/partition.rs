@@ -29,6 +29,9 @@
 //!   forgotten (the read may not have seen it: the partition asks again).
 //! * **Quarantine**: a record the journal could not read back is set aside
 //!   ([`Effect::Quarantine`]) and the partition goes on with the next event.
+//! * **Retry now** ([`Input::RetryNow`]): an operator skips the wait. A `down` endpoint is
+//!   probed at once; events waiting for a retry are attempted at once (the retry they use is
+//!   the one they would have used). What it did is answered first ([`Effect::RetriedNow`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -142,8 +145,35 @@ pub enum Input<E: Pending> {
         verdict: Verdict,
         attempt: E::Attempt,
     },
+    /// An operator asks to attempt now what waits: the probe of a `down` endpoint, or the
+    /// events waiting for their next retry.
+    RetryNow,
     /// The executor stops: nothing more is started.
     Stop,
+}
+
+/// What [`Input::RetryNow`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryNow {
+    /// The endpoint is `down`: its probe starts now.
+    Probe,
+    /// This many events waiting for a retry start now.
+    Retry { events: usize },
+    /// Nothing was waiting; why.
+    Nothing(NothingWaiting),
+}
+
+/// Why [`Input::RetryNow`] found nothing to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NothingWaiting {
+    /// The endpoint is paused (resuming it starts delivery).
+    Paused,
+    /// Attempts are under way and none waits.
+    InFlight,
+    /// No event waits (the backlog is empty, or it is being sent).
+    Empty,
+    /// The executor is stopping.
+    Stopping,
 }
 
 /// What the partition wants done, in order.
@@ -174,6 +204,8 @@ pub enum Effect<E: Pending> {
     Arm(Time),
     /// Read up to `limit` pending events with `seq >= from`; answer [`Input::Loaded`].
     Load { from: u64, limit: usize },
+    /// The answer to [`Input::RetryNow`] (pushed before the starts it causes).
+    RetriedNow(RetryNow),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,12 +352,68 @@ impl<E: Pending> Partition<E> {
                     return;
                 }
             }
+            Input::RetryNow => {
+                let answer = self.retry_now(now);
+                out.push(Effect::RetriedNow(answer));
+            }
             Input::Stop => {
                 self.stopping = true;
                 return;
             }
         }
         self.pump(now, out);
+    }
+
+    /// Makes what waits due now (the pump that follows starts it).
+    fn retry_now(&mut self, now: Time) -> RetryNow {
+        if self.stopping {
+            return RetryNow::Nothing(NothingWaiting::Stopping);
+        }
+        if self.paused {
+            return RetryNow::Nothing(NothingWaiting::Paused);
+        }
+        if let Some(down) = self.down.as_mut() {
+            if !self.active.is_empty() {
+                return RetryNow::Nothing(NothingWaiting::InFlight); // the probe is out
+            }
+            if self.backlog == 0 {
+                return RetryNow::Nothing(NothingWaiting::Empty);
+            }
+            down.next_at = down.next_at.min(now);
+            return RetryNow::Probe;
+        }
+        let mut events = 0;
+        for slot in self.active.values_mut() {
+            if matches!(slot.phase, Phase::Waiting(t) if t > now) {
+                slot.phase = Phase::Waiting(now);
+                events += 1;
+            }
+        }
+        if events > 0 {
+            RetryNow::Retry { events }
+        } else if self.active.is_empty() {
+            RetryNow::Nothing(NothingWaiting::Empty)
+        } else {
+            RetryNow::Nothing(NothingWaiting::InFlight)
+        }
+    }
+
+    /// When the next attempt is due by itself: the probe of a `down` endpoint, or the earliest
+    /// retry waiting; `None` when nothing waits for a time (idle, paused, or attempts out).
+    pub fn next_due(&self) -> Option<Time> {
+        if self.paused || self.stopping {
+            return None;
+        }
+        if let Some(down) = self.down {
+            return (self.active.is_empty() && self.backlog > 0).then_some(down.next_at);
+        }
+        self.active
+            .values()
+            .filter_map(|s| match s.phase {
+                Phase::Waiting(t) => Some(t),
+                Phase::InFlight => None,
+            })
+            .min()
     }
 
     /// Starts whatever may start now, asks for a read when the buffer runs low, and arms the

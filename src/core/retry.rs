@@ -35,6 +35,9 @@ impl FailureKind {
             FailureKind::Tls => "TLS_ERROR",
             FailureKind::Connect => "CONNECT_ERROR",
             FailureKind::Protocol => "PROTOCOL_ERROR",
+            FailureKind::Http(401) => "HTTP_401",
+            FailureKind::Http(403) => "HTTP_403",
+            FailureKind::Http(404) => "HTTP_404",
             FailureKind::Http(429) => "HTTP_429",
             FailureKind::Http(s) if (300..400).contains(s) => "HTTP_3XX",
             FailureKind::Http(s) if (400..500).contains(s) => "HTTP_4XX",
@@ -235,7 +238,12 @@ mod tests {
     fn codes_and_blame() {
         assert_eq!(FailureKind::Timeout.code(), "ETIMEDOUT");
         assert_eq!(FailureKind::Http(503).code(), "HTTP_5XX");
-        assert_eq!(FailureKind::Http(404).code(), "HTTP_4XX");
+        // The seeds' "common errors": 401 wrong password, 404 URL not found, each its own code.
+        assert_eq!(FailureKind::Http(401).code(), "HTTP_401");
+        assert_eq!(FailureKind::Http(403).code(), "HTTP_403");
+        assert_eq!(FailureKind::Http(404).code(), "HTTP_404");
+        assert_eq!(FailureKind::Http(400).code(), "HTTP_4XX");
+        assert_eq!(FailureKind::Http(410).code(), "HTTP_4XX");
         assert_eq!(FailureKind::Http(429).code(), "HTTP_429");
         assert_eq!(FailureKind::Http(302).code(), "HTTP_3XX");
         for k in [

@@ -23,8 +23,11 @@ use tokio::time::Instant;
 
 use crate::core::retry::{FailureKind, parse_retry_after};
 
-/// Most response-body bytes read from a receiver (the rest is discarded with the connection).
+/// Most response-body bytes read from a receiver after a delivery (the rest is discarded with
+/// the connection); of those, the first [`ANSWER_SNIPPET_MAX`] are kept for the attempt log.
 pub const RESPONSE_BODY_CAP: usize = 64 * 1024;
+
+pub use crate::core::model::ANSWER_SNIPPET_MAX;
 
 /// What an HTTP exchange came to, before a destination judges it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +40,12 @@ pub struct Answer {
     pub retry_after: Option<Duration>,
     /// The real time the exchange took, a freeze included.
     pub latency: Duration,
+    /// The start of the answer body: at most the bytes the caller asked to keep.
+    pub body: Bytes,
+    /// The answer body was longer than what was kept.
+    pub body_truncated: bool,
+    /// The answer's `Content-Type`, when asked for ([`Client::call`]) and readable.
+    pub content_type: Option<String>,
 }
 
 impl Answer {
@@ -47,8 +56,20 @@ impl Answer {
             failure: Some((kind, message)),
             retry_after: None,
             latency: Duration::ZERO,
+            body: Bytes::new(),
+            body_truncated: false,
+            content_type: None,
         }
     }
+}
+
+/// What of an answer a caller keeps.
+#[derive(Debug, Clone, Copy)]
+struct Keep {
+    /// Body bytes kept.
+    bytes: usize,
+    /// Whether the `Content-Type` is kept.
+    content_type: bool,
 }
 
 /// Why the HTTP client could not be built.
@@ -109,14 +130,36 @@ impl Client {
         Ok(Self { inner })
     }
 
-    /// Sends `request` and reads the answer, all within `timeout` of running time.
+    /// Sends `request` and reads the answer, all within `timeout` of running time; keeps the
+    /// first [`ANSWER_SNIPPET_MAX`] bytes of the answer body (of at most
+    /// [`RESPONSE_BODY_CAP`] read).
     pub fn send(
         &self,
         request: Request<Full<Bytes>>,
         timeout: Duration,
     ) -> impl Future<Output = Answer> + Send + 'static {
         let client = self.inner.clone();
-        async move { send(client, request, timeout).await }
+        let keep = Keep {
+            bytes: ANSWER_SNIPPET_MAX,
+            content_type: false,
+        };
+        async move { send(client, request, timeout, keep).await }
+    }
+
+    /// [`Client::send`] for a caller that wants the answer: keeps up to `keep` body bytes
+    /// (reading one more to tell whether it was cut) and the answer's `Content-Type`.
+    pub fn call(
+        &self,
+        request: Request<Full<Bytes>>,
+        timeout: Duration,
+        keep: usize,
+    ) -> impl Future<Output = Answer> + Send + 'static {
+        let client = self.inner.clone();
+        let keep = Keep {
+            bytes: keep,
+            content_type: true,
+        };
+        async move { send(client, request, timeout, keep).await }
     }
 }
 
@@ -124,47 +167,121 @@ async fn send(
     client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     request: Request<Full<Bytes>>,
     timeout: Duration,
+    keep: Keep,
 ) -> Answer {
     {
         let started = Instant::now();
-        let exchange = exchange(client, request);
-        let (status, failure, retry_after) =
-            match super::deadline::within_timeout(timeout, exchange).await {
-                Some(r) => r,
-                None => (
-                    None,
-                    Some((
-                        FailureKind::Timeout,
-                        format!(
-                            "no complete answer within {}",
-                            crate::core::duration::format(timeout)
-                        ),
-                    )),
-                    None,
+        let exchange = exchange(client, request, keep);
+        let r = match super::deadline::within_timeout(timeout, exchange).await {
+            Some(r) => r,
+            None => Exchanged::failed(
+                None,
+                (
+                    FailureKind::Timeout,
+                    format!(
+                        "no complete answer within {}",
+                        crate::core::duration::format(timeout)
+                    ),
                 ),
-            };
+            ),
+        };
         Answer {
-            status,
-            failure,
-            retry_after,
+            status: r.status,
+            failure: r.failure,
+            retry_after: r.retry_after,
             // The real time the attempt took, a freeze included.
             latency: started.elapsed(),
+            body: r.body,
+            body_truncated: r.truncated,
+            content_type: r.content_type,
         }
     }
 }
 
-/// The exchange without its deadline: request, response head, capped body.
+/// What the exchange came to, before its timing.
+struct Exchanged {
+    status: Option<u16>,
+    failure: Option<(FailureKind, String)>,
+    retry_after: Option<Duration>,
+    body: Bytes,
+    truncated: bool,
+    content_type: Option<String>,
+}
+
+impl Exchanged {
+    fn failed(status: Option<u16>, failure: (FailureKind, String)) -> Self {
+        Self {
+            status,
+            failure: Some(failure),
+            retry_after: None,
+            body: Bytes::new(),
+            truncated: false,
+            content_type: None,
+        }
+    }
+}
+
+/// The start of an answer body, as it is read.
+#[derive(Default)]
+enum Kept {
+    #[default]
+    Nothing,
+    /// One frame, sliced (shares the frame's buffer).
+    One(Bytes),
+    /// Several frames, copied.
+    Copied(bytes::BytesMut),
+}
+
+impl Kept {
+    fn len(&self) -> usize {
+        match self {
+            Kept::Nothing => 0,
+            Kept::One(b) => b.len(),
+            Kept::Copied(b) => b.len(),
+        }
+    }
+
+    /// Keeps what of `d` fits under `max` bytes in all.
+    fn push(&mut self, d: Bytes, max: usize) {
+        let room = max.saturating_sub(self.len());
+        if room == 0 || d.is_empty() {
+            return;
+        }
+        let d = d.slice(..d.len().min(room));
+        *self = match std::mem::take(self) {
+            Kept::Nothing => Kept::One(d),
+            Kept::One(first) => {
+                let mut b = bytes::BytesMut::with_capacity(first.len() + d.len());
+                b.extend_from_slice(&first);
+                b.extend_from_slice(&d);
+                Kept::Copied(b)
+            }
+            Kept::Copied(mut b) => {
+                b.extend_from_slice(&d);
+                Kept::Copied(b)
+            }
+        };
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Kept::Nothing => Bytes::new(),
+            Kept::One(b) => b,
+            Kept::Copied(b) => b.freeze(),
+        }
+    }
+}
+
+/// The exchange without its deadline: request, response head, capped body (its start kept).
 async fn exchange(
     client: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     request: Request<Full<Bytes>>,
-) -> ExchangeResult {
+    keep: Keep,
+) -> Exchanged {
     {
         let resp = match client.request(request).await {
             Ok(r) => r,
-            Err(e) => {
-                let (kind, msg) = classify(&e);
-                return (None, Some((kind, msg)), None);
-            }
+            Err(e) => return Exchanged::failed(None, classify(&e)),
         };
         let status = resp.status();
         let retry_after = if status.as_u16() == 429 {
@@ -175,42 +292,56 @@ async fn exchange(
         } else {
             None
         };
-        // Read (and discard) the body up to the cap, so the connection can be reused; a body
-        // error after a 2xx head still fails the attempt, as the exchange did not complete.
+        let content_type = keep
+            .content_type
+            .then(|| resp.headers().get(header::CONTENT_TYPE))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        // Read the body up to the cap (one byte past what is kept, to know whether it was
+        // cut), keeping its start and discarding the rest, so the connection can be reused; a
+        // body error after a 2xx head still fails the attempt, as the exchange did not complete.
+        let cap = RESPONSE_BODY_CAP.max(keep.bytes.saturating_add(1));
         let mut body = resp.into_body();
         let mut read = 0usize;
-        while read < RESPONSE_BODY_CAP {
+        // The first data frame is kept as it came (no copy); only a body in several frames is
+        // copied, up to what is kept.
+        let mut kept = Kept::default();
+        while read < cap {
             match body.frame().await {
                 None => break,
                 Some(Ok(f)) => {
-                    if let Some(d) = f.data_ref() {
+                    if let Ok(d) = f.into_data() {
                         read += d.len();
+                        kept.push(d, keep.bytes);
                     }
                 }
                 Some(Err(e)) => {
-                    let (kind, msg) = classify(&e);
-                    return (Some(status.as_u16()), Some((kind, msg)), retry_after);
+                    let mut r = Exchanged::failed(Some(status.as_u16()), classify(&e));
+                    r.retry_after = retry_after;
+                    return r;
                 }
             }
         }
+        let truncated = read > keep.bytes;
         let code = status.as_u16();
-        if status.is_success() {
-            (Some(code), None, None)
-        } else {
+        let failure = (!status.is_success()).then(|| {
             let reason = status.canonical_reason().unwrap_or("");
             (
-                Some(code),
-                Some((
-                    FailureKind::Http(code),
-                    format!("HTTP {code} {reason}").trim_end().to_string(),
-                )),
-                retry_after,
+                FailureKind::Http(code),
+                format!("HTTP {code} {reason}").trim_end().to_string(),
             )
+        });
+        Exchanged {
+            status: Some(code),
+            retry_after: if failure.is_some() { retry_after } else { None },
+            failure,
+            body: kept.into_bytes(),
+            truncated,
+            content_type,
         }
     }
 }
-
-type ExchangeResult = (Option<u16>, Option<(FailureKind, String)>, Option<Duration>);
 
 /// Names a client error by walking its source chain.
 pub fn classify(err: &(dyn StdError + 'static)) -> (FailureKind, String) {

@@ -12,7 +12,10 @@ use http::{HeaderValue, Request, Uri, header};
 use http_body_util::Full;
 
 use super::http::{Answer, Client};
-use super::{DFuture, Delivery, Destination, Failure, Next, Outcome, Ping};
+use super::{
+    CALL_ANSWER_MAX, CFuture, Call, CallOutcome, DFuture, Delivery, Destination, Failure, Next,
+    Outcome, Ping,
+};
 use crate::core::endpoint::EndpointSpec;
 use crate::core::record::EventMeta;
 use crate::core::retry::FailureKind;
@@ -107,6 +110,34 @@ impl Destination for Webhook {
         let (meta, body) = ping.event();
         self.send(Arc::new(meta), body, 1)
     }
+
+    /// The body POSTed like an event (signed, with the endpoint's headers and its
+    /// `Content-Type`), the answer read up to [`CALL_ANSWER_MAX`], all within the timeout.
+    fn call(&self, call: Call) -> CFuture {
+        let http = self.http.clone();
+        let target = self.target.clone();
+        Box::pin(async move {
+            let meta = EventMeta {
+                id: call.id,
+                enqueued_at_ms: call.at_ms,
+                content_type: call.content_type,
+                event_type: call.event_type,
+            };
+            let answer = match target.request(&meta, call.body, 1) {
+                Ok(req) => http.call(req, target.timeout, CALL_ANSWER_MAX).await,
+                Err(msg) => Answer::unsent(FailureKind::Protocol, msg),
+            };
+            let content_type = answer.content_type.clone();
+            let body = answer.body.clone();
+            let truncated = answer.body_truncated;
+            CallOutcome {
+                outcome: outcome(answer),
+                content_type,
+                body,
+                truncated,
+            }
+        })
+    }
 }
 
 /// What an HTTP answer means for a webhook: a 2xx is delivered; any other status or failure
@@ -129,6 +160,7 @@ pub fn outcome(a: Answer) -> Outcome {
         status: a.status,
         failure,
         latency: a.latency,
+        answer: crate::core::model::answer_snippet(&a.body),
     }
 }
 

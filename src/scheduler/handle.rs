@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::model::ErrorInfo;
+use crate::core::partition::RetryNow;
+use crate::destination::Destination;
 use crate::store::Notice;
 
 /// Scheduler settings.
@@ -33,15 +37,28 @@ pub struct RuntimeView {
     pub backlog: u64,
     pub in_flight: u32,
     pub last_error: Option<ErrorInfo>,
+    /// When (unix ms) the next attempt is due by itself: a `down` endpoint's probe or the
+    /// earliest retry waiting; `None` when nothing waits for a time.
+    pub next_attempt_ms: Option<u64>,
 }
 
 /// Messages to the scheduler.
-#[derive(Debug)]
 pub enum SchedMsg {
     Notice(Notice),
     Inspect {
         id: Option<String>,
         reply: oneshot::Sender<Vec<RuntimeView>>,
+    },
+    /// The endpoint's destination, for an attempt outside its queue (test, call).
+    Destination {
+        id: String,
+        reply: oneshot::Sender<Option<Arc<dyn Destination>>>,
+    },
+    /// Attempt now what waits ([`crate::core::partition::Input::RetryNow`]); `None` for an
+    /// unknown endpoint.
+    RetryNow {
+        id: String,
+        reply: oneshot::Sender<Option<RetryNow>>,
     },
     /// Stop starting attempts, let in-flight ones finish within `grace`, then answer.
     Shutdown {
@@ -69,6 +86,21 @@ impl SchedulerHandle {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
+    }
+
+    /// The destination the endpoint's deliveries use (same client, guards and credentials);
+    /// `None` when the scheduler does not deliver to it (unknown, or settings unusable).
+    pub async fn destination(&self, id: String) -> Option<Arc<dyn Destination>> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(SchedMsg::Destination { id, reply: tx }).ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Attempts now what waits at the endpoint (its probe, or its retries waiting).
+    pub async fn retry_now(&self, id: String) -> Option<RetryNow> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(SchedMsg::RetryNow { id, reply: tx }).ok()?;
+        rx.await.ok().flatten()
     }
 
     /// Drains in-flight attempts (bounded by `grace`) and stops.

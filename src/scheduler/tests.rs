@@ -13,6 +13,7 @@ use crate::store::redb::RedbJournal;
 use crate::store::{EnqueueReq, StoreError};
 
 mod race;
+mod retry_now;
 
 /// What the scripted receiver saw: (event id, attempt number, virtual ms since start).
 type Log = Arc<Mutex<Vec<(String, u32, u64)>>>;
@@ -54,6 +55,9 @@ impl Destination for Scripted {
                 failure,
                 retry_after: retry_after.map(Duration::from_secs),
                 latency: delay,
+                body: bytes::Bytes::from_static(b"scripted answer"),
+                body_truncated: false,
+                content_type: None,
             })
         })
     }
@@ -276,7 +280,7 @@ async fn client_error_dead_letter_does_not_take_the_endpoint_down() {
     assert_eq!(dead.len(), 1);
     assert_eq!(
         dead[0].progress.last_error.as_ref().unwrap().code,
-        "HTTP_4XX"
+        "HTTP_404"
     );
 }
 

@@ -17,15 +17,15 @@ pub fn check(t: &impl ReadTables) -> Result<Vec<String>, StoreError> {
 
     let mut endpoints: BTreeMap<String, EndpointRecord> = BTreeMap::new();
     t.endpoints_each(|id, v| {
-        match decode::<EndpointRecord>("endpoint", v) {
-            Ok(r) if r.id == id => {
+        match EndpointRecord::decode(v) {
+            Some(r) if r.id == id => {
                 endpoints.insert(id.to_string(), r);
             }
-            Ok(r) => bad.push(format!(
+            Some(r) => bad.push(format!(
                 "endpoint row {id:?} holds the record of {:?}",
                 r.id
             )),
-            Err(_) => bad.push(format!("endpoint row {id:?} does not decode")),
+            None => bad.push(format!("endpoint row {id:?} does not decode")),
         }
         Ok(true)
     })?;
@@ -132,7 +132,7 @@ pub fn check(t: &impl ReadTables) -> Result<Vec<String>, StoreError> {
             }
             Some(_) => {}
         }
-        if decode::<AttemptRecord>("attempt", v).is_err() {
+        if AttemptRecord::decode_logged(v).is_none() {
             bad.push(format!("attempt {ep}/{n} does not decode"));
         }
         *attempt_rows.entry(ep.to_string()).or_default() += 1;
@@ -189,6 +189,9 @@ mod tests {
             pending: 1,
             next_attempt_log: 0,
             down: false,
+            connected_at_ms: None,
+            state_since_ms: None,
+            last_error: None,
         };
         t.endpoint_put("a", &encode(&rec)).unwrap();
         t.event_put("a", 1, b"r").unwrap();

@@ -200,6 +200,10 @@ impl Journal for MemoryJournal {
         ready(r)
     }
 
+    fn log_attempt(&self, endpoint: String, attempt: AttemptRecord) -> JFuture<'_, ()> {
+        ready(self.write(|rules, t, now, ch| rules.log_attempt(t, &endpoint, &attempt, now, ch)))
+    }
+
     fn record_progress(&self, update: ProgressUpdate) {
         self.write_unanswered(|rules, t, now, ch| rules.progress(t, update, now, ch));
     }

@@ -214,6 +214,14 @@ impl Journal for RedbJournal {
         })
     }
 
+    fn log_attempt(&self, endpoint: String, attempt: AttemptRecord) -> JFuture<'_, ()> {
+        Box::pin(self.writer.call(move |reply| Op::LogAttempt {
+            endpoint,
+            attempt,
+            reply,
+        }))
+    }
+
     fn record_progress(&self, update: ProgressUpdate) {
         let _ = self.writer.send(Op::Progress(update));
     }

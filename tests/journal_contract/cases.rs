@@ -542,3 +542,82 @@ pub async fn sync_and_close(open: Open) {
     assert_eq!(h.seqs("a").await, [1]);
     h.done().await;
 }
+
+/// Tests and calls go to the attempt log only; a 2xx sets `connected_at` (refreshed at most
+/// once a minute, cleared by a URL change); failures are kept as `last_error`; state changes
+/// set `state_since`.
+pub async fn outside_attempts_connected_at_and_last_error(open: Open) {
+    use courier::core::model::{AttemptKind, CONNECTED_REFRESH_MS};
+    let h = H::open(open);
+    let t0 = h.now.load(std::sync::atomic::Ordering::SeqCst);
+    h.put("a").await;
+    let rec = h.j.endpoint("a").await.unwrap().unwrap();
+    assert_eq!((rec.state_since_ms, rec.connected_at_ms), (Some(t0), None));
+    let (e1, _) = h.send("a", "1").await;
+    let mut test = update("a", "evt_ping", 0, 1, ProgressOutcome::Pending).attempt;
+    test.status = Some(200);
+    test.error = None;
+    test.kind = AttemptKind::Test;
+    test.answer = Some("pong".into());
+    h.advance(5);
+    h.j.log_attempt("a".into(), test.clone()).await.unwrap();
+    let rec = h.j.endpoint("a").await.unwrap().unwrap();
+    assert_eq!(rec.connected_at_ms, Some(t0 + 5));
+    assert_eq!(rec.pending, 1, "the backlog is untouched");
+    let log = h.j.attempts("a", 10).await.unwrap();
+    assert_eq!(log, [test.clone()], "kind and answer are kept");
+    let l = h.j.load_events("a", 0, 10).await.unwrap();
+    assert_eq!(
+        l.events[0].progress.attempts, 0,
+        "no event's progress changes"
+    );
+    // A delivery within the minute leaves connected_at; one after it moves it.
+    let mut ok = update("a", &e1, 1, 1, ProgressOutcome::Pending);
+    ok.attempt.status = Some(204);
+    ok.attempt.error = None;
+    h.advance(1_000);
+    h.progress(ok.clone()).await;
+    assert_eq!(
+        h.j.endpoint("a").await.unwrap().unwrap().connected_at_ms,
+        Some(t0 + 5)
+    );
+    h.advance(CONNECTED_REFRESH_MS);
+    h.progress(ok).await;
+    let t1 = t0 + 5 + 1_000 + CONNECTED_REFRESH_MS;
+    assert_eq!(
+        h.j.endpoint("a").await.unwrap().unwrap().connected_at_ms,
+        Some(t1)
+    );
+    // A failure that puts the endpoint down: kept as last_error, and the state's start.
+    h.advance(7);
+    let mut u = update("a", &e1, 1, 2, ProgressOutcome::Pending);
+    u.down = Some(true);
+    h.progress(u).await;
+    let rec = h.j.endpoint("a").await.unwrap().unwrap();
+    let err = rec.last_error.clone().unwrap();
+    assert_eq!(
+        (err.code.as_str(), err.status, err.at_ms),
+        ("HTTP_5XX", Some(503), t1 + 7)
+    );
+    assert_eq!((rec.down, rec.state_since_ms), (true, Some(t1 + 7)));
+    h.advance(3);
+    h.j.set_paused("a".into(), true).await.unwrap();
+    let rec = h.j.endpoint("a").await.unwrap().unwrap();
+    assert_eq!(rec.state_since_ms, Some(t1 + 10));
+    // The same URL again keeps connected_at; another URL clears it.
+    h.j.put_endpoint("a".into(), config()).await.unwrap();
+    assert_eq!(
+        h.j.endpoint("a").await.unwrap().unwrap().connected_at_ms,
+        Some(t1)
+    );
+    let mut moved = config();
+    moved.url = "https://elsewhere.test/hook".into();
+    let (rec, _) = h.j.put_endpoint("a".into(), moved).await.unwrap();
+    assert_eq!(rec.connected_at_ms, None);
+    assert_eq!(rec.last_error.map(|e| e.code), Some("HTTP_5XX".into()));
+    assert_eq!(
+        h.j.log_attempt("gone".into(), test).await,
+        Err(StoreError::EndpointNotFound("gone".into()))
+    );
+    h.done().await;
+}

@@ -176,6 +176,8 @@ fn update(
             latency_ms: 3,
             error: Some("HTTP_5XX".into()),
             message: None,
+            kind: Default::default(),
+            answer: None,
         },
         progress: EventProgress {
             attempts: attempt,
@@ -226,7 +228,8 @@ macro_rules! contract {
             endpoints_put_pause_and_list,
             quarantine_sets_a_record_aside,
             notices_come_in_commit_order,
-            sync_and_close
+            sync_and_close,
+            outside_attempts_connected_at_and_last_error
         ]);
     };
     (@cases $backend:ident, $open:expr, [$($case:ident),* $(,)?]) => {
@@ -276,6 +279,125 @@ async fn redb_state_survives_a_reopen() {
     assert_eq!(j.dead_letters(None).await.unwrap().len(), 1);
     assert_eq!(j.enqueue(ev("3")).await.unwrap().seq, 3);
     assert_eq!(j.replay(e1).await.unwrap().1, 1);
+    let bad = j.db().check_invariants().unwrap();
+    assert!(bad.is_empty(), "{bad:#?}");
+    j.close().await.unwrap();
+}
+
+/// redb only: a journal written by the previous build (endpoint and attempt-log rows of their
+/// first shape) opens, reads as before and goes on.
+#[tokio::test]
+async fn redb_reads_rows_of_the_first_shapes() {
+    use ::redb::{ReadableDatabase, TableDefinition};
+    use courier::core::model::AttemptKind;
+    #[derive(serde::Serialize)]
+    struct V1Endpoint<'a> {
+        id: &'a str,
+        config: EndpointConfig,
+        paused: bool,
+        created_ms: u64,
+        updated_ms: u64,
+        next_seq: u64,
+        pending: u64,
+        next_attempt_log: u64,
+        down: bool,
+    }
+    #[derive(serde::Serialize)]
+    struct V1Attempt<'a> {
+        event_id: &'a str,
+        seq: u64,
+        attempt: u32,
+        started_ms: u64,
+        status: Option<u16>,
+        latency_ms: u32,
+        error: Option<&'a str>,
+        message: Option<&'a str>,
+    }
+    const ENDPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("endpoints");
+    const ATTEMPTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("attempts");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let ids = IdGen::new();
+    let meta = EventMeta {
+        id: ids.next(1),
+        enqueued_at_ms: 1,
+        content_type: "text/plain".into(),
+        event_type: None,
+    };
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    j.put_endpoint("a".into(), config()).await.unwrap();
+    let ok = j
+        .enqueue(EnqueueReq::new("a".into(), meta, Bytes::from_static(b"x"), None).unwrap())
+        .await
+        .unwrap();
+    j.close().await.unwrap();
+    drop(j);
+    // Rewrite the endpoint and its attempt log as the previous build wrote them.
+    {
+        let db = ::redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(ENDPOINTS).unwrap();
+            let old = V1Endpoint {
+                id: "a",
+                config: config(),
+                paused: false,
+                created_ms: 1,
+                updated_ms: 2,
+                next_seq: 2,
+                pending: 1,
+                next_attempt_log: 1,
+                down: true,
+            };
+            t.insert("a", postcard::to_stdvec(&old).unwrap().as_slice())
+                .unwrap();
+            let mut a = tx.open_table(ATTEMPTS).unwrap();
+            let old = V1Attempt {
+                event_id: &ok.id,
+                seq: 1,
+                attempt: 1,
+                started_ms: 3,
+                status: Some(503),
+                latency_ms: 4,
+                error: Some("HTTP_5XX"),
+                message: Some("HTTP 503"),
+            };
+            a.insert(("a", 0), postcard::to_stdvec(&old).unwrap().as_slice())
+                .unwrap();
+        }
+        tx.commit().unwrap();
+        let r = db.begin_read().unwrap();
+        assert!(r.open_table(ENDPOINTS).unwrap().get("a").unwrap().is_some());
+    }
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let rec = j.endpoint("a").await.unwrap().unwrap();
+    assert_eq!((rec.next_seq, rec.pending, rec.down), (2, 1, true));
+    assert_eq!(
+        (rec.connected_at_ms, rec.state_since_ms, rec.last_error),
+        (None, None, None)
+    );
+    let log = j.attempts("a", 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].kind, log[0].answer.as_deref()),
+        (AttemptKind::Delivery, None)
+    );
+    assert_eq!(log[0].status, Some(503));
+    assert_eq!(j.load_events("a", 0, 10).await.unwrap().events.len(), 1);
+    // It goes on: the next rows are of the new shape, beside the old.
+    let mut u = update("a", &ok.id, 1, 2, ProgressOutcome::Delivered);
+    u.attempt.status = Some(200);
+    u.attempt.error = None;
+    u.attempt.answer = Some("ok".into());
+    u.down = Some(false);
+    j.record_progress(u);
+    j.sync().await.unwrap();
+    let rec = j.endpoint("a").await.unwrap().unwrap();
+    assert_eq!((rec.pending, rec.down), (0, false));
+    assert!(rec.connected_at_ms.is_some() && rec.state_since_ms.is_some());
+    let log = j.attempts("a", 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].answer.as_deref(), Some("ok"));
     let bad = j.db().check_invariants().unwrap();
     assert!(bad.is_empty(), "{bad:#?}");
     j.close().await.unwrap();

@@ -1,5 +1,7 @@
 //! The typed views serialize exactly the JSON the server answered before they existed: each
-//! is compared, field by field, with the `json!` view it replaced.
+//! is compared, field by field, with the `json!` view it replaced — plus the fields the v2
+//! contract adds ("Connect and test": `hint`, `connected_at`, `state_since`,
+//! `next_attempt_at`, an attempt's `kind` and `answer`), named here one by one.
 
 use serde_json::{Value, json};
 
@@ -16,6 +18,8 @@ fn old_error_json(e: &Option<ErrorInfo>) -> Value {
         None => Value::Null,
         Some(e) => json!({
             "code": e.code, "message": e.message, "status": e.status, "at": rfc3339(e.at_ms),
+            // v2
+            "hint": crate::codes::lookup(&e.code).map(|c| c.fix),
         }),
     }
 }
@@ -39,9 +43,13 @@ fn old_endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> Value {
         "state": state,
         "backlog": rt.map(|v| v.backlog).unwrap_or(rec.pending),
         "in_flight": rt.map(|v| v.in_flight).unwrap_or(0),
-        "last_error": old_error_json(&rt.and_then(|v| v.last_error.clone())),
+        "last_error": old_error_json(&rt.and_then(|v| v.last_error.clone()).or(rec.last_error.clone())),
         "created_at": rfc3339(rec.created_ms),
         "updated_at": rfc3339(rec.updated_ms),
+        // v2
+        "connected_at": rec.connected_at_ms.map(rfc3339),
+        "state_since": rec.state_since_ms.map(rfc3339),
+        "next_attempt_at": rt.and_then(|v| v.next_attempt_ms).map(rfc3339),
     })
 }
 
@@ -50,6 +58,8 @@ fn old_attempt_json(a: &AttemptRecord) -> Value {
         "event_id": a.event_id, "seq": a.seq, "attempt": a.attempt,
         "started_at": rfc3339(a.started_ms), "status": a.status, "latency_ms": a.latency_ms,
         "error": a.error, "message": a.message,
+        // v2
+        "kind": a.kind.as_str(), "answer": a.answer,
     })
 }
 
@@ -121,6 +131,8 @@ fn attempt(n: u32, status: Option<u16>) -> AttemptRecord {
         latency_ms: 12,
         error: status.is_none().then(|| "ECONNREFUSED".to_string()),
         message: status.is_none().then(|| "connection refused".to_string()),
+        kind: crate::core::model::AttemptKind::Delivery,
+        answer: status.map(|_| "ok".to_string()),
     }
 }
 
@@ -143,6 +155,9 @@ fn endpoint_views_are_unchanged() {
         pending: 4,
         next_attempt_log: 0,
         down: false,
+        connected_at_ms: Some(1_795_240_148_000),
+        state_since_ms: Some(1_795_240_146_500),
+        last_error: None,
     };
     let rt = RuntimeView {
         id: "acme".into(),
@@ -150,6 +165,7 @@ fn endpoint_views_are_unchanged() {
         backlog: 7,
         in_flight: 2,
         last_error: Some(error_info()),
+        next_attempt_ms: Some(1_795_240_150_000),
     };
     let quiet = RuntimeView {
         last_error: None,
@@ -158,11 +174,14 @@ fn endpoint_views_are_unchanged() {
     };
     for paused in [false, true] {
         rec.paused = paused;
-        for rt in [None, Some(&rt), Some(&quiet)] {
-            assert_eq!(
-                to_value(&endpoint_view(&rec, rt)),
-                old_endpoint_view(&rec, rt)
-            );
+        for stored_error in [None, Some(error_info())] {
+            rec.last_error = stored_error;
+            for rt in [None, Some(&rt), Some(&quiet)] {
+                assert_eq!(
+                    to_value(&endpoint_view(&rec, rt)),
+                    old_endpoint_view(&rec, rt)
+                );
+            }
         }
     }
 }
@@ -188,6 +207,9 @@ fn a_stored_endpoint_shows_its_stored_state() {
         pending: 0,
         next_attempt_log: 0,
         down: true,
+        connected_at_ms: None,
+        state_since_ms: None,
+        last_error: None,
     };
     assert_eq!(endpoint_view(&rec, None).state, "down");
     rec.paused = true;

@@ -11,6 +11,7 @@ fn error_view(code: &str, message: &str, status: Option<u16>, at: &str) -> Error
         message: message.into(),
         status,
         at: at.into(),
+        hint: None,
     }
 }
 
@@ -32,6 +33,8 @@ fn attempt(
         latency_ms,
         error: failure.map(|f| f.0.into()),
         message: failure.map(|f| f.1.into()),
+        kind: "delivery".into(),
+        answer: None,
     }
 }
 
@@ -50,6 +53,9 @@ fn endpoint(id: &str, url: &str, state: &str, backlog: u64, in_flight: u32) -> E
         last_error: None,
         created_at: "T1".into(),
         updated_at: "T2".into(),
+        connected_at: None,
+        state_since: None,
+        next_attempt_at: None,
         extra: Default::default(),
     }
 }

@@ -69,3 +69,17 @@ fn missing_ca_file_is_a_clear_error() {
         .unwrap();
     assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
 }
+
+#[test]
+fn the_start_of_an_answer_is_kept_within_its_bound() {
+    let mut k = Kept::default();
+    assert_eq!(k.len(), 0);
+    k.push(Bytes::from_static(b"hello "), 8);
+    assert!(matches!(k, Kept::One(_)), "one frame is not copied");
+    k.push(Bytes::from_static(b"world"), 8);
+    k.push(Bytes::from_static(b"more"), 8);
+    assert_eq!(&k.into_bytes()[..], b"hello wo");
+    let mut k = Kept::default();
+    k.push(Bytes::from_static(b"abc"), 0);
+    assert!(k.into_bytes().is_empty());
+}

@@ -83,6 +83,9 @@ fn answer(status: Option<u16>, kind: Option<FailureKind>, retry_after: Option<u6
         failure: kind.map(|k| (k, "m".to_string())),
         retry_after: retry_after.map(Duration::from_secs),
         latency: Duration::from_millis(3),
+        body: bytes::Bytes::new(),
+        body_truncated: false,
+        content_type: None,
     }
 }
 
@@ -119,6 +122,14 @@ fn answers_mean_what_the_v1_contract_says() {
         (
             Some(404),
             FailureKind::Http(404),
+            None,
+            "HTTP_404",
+            false,
+            Next::Schedule,
+        ),
+        (
+            Some(400),
+            FailureKind::Http(400),
             None,
             "HTTP_4XX",
             false,

@@ -70,6 +70,9 @@ impl Journal for HeldRead {
     fn close(&self) -> JFuture<'_, ()> {
         self.inner.close()
     }
+    fn log_attempt(&self, endpoint: String, attempt: AttemptRecord) -> JFuture<'_, ()> {
+        self.inner.log_attempt(endpoint, attempt)
+    }
     fn record_progress(&self, update: ProgressUpdate) {
         self.inner.record_progress(update)
     }

@@ -21,7 +21,9 @@ use redb::Durability;
 
 use super::DbHandle;
 use super::tables::{WriteTables, se};
-use crate::core::model::{ChannelConfig, ChannelRecord, EndpointConfig, EndpointRecord};
+use crate::core::model::{
+    AttemptRecord, ChannelConfig, ChannelRecord, EndpointConfig, EndpointRecord,
+};
 use crate::store::rules::{Applied, Changes, Rules, idempotency};
 use crate::store::{
     Clock, EnqueueOk, EnqueueReq, NoticeSink, ProgressOutcome, ProgressUpdate, StoreError,
@@ -62,6 +64,13 @@ pub enum Op {
         reply: Reply<()>,
     },
     Progress(ProgressUpdate),
+    /// An attempt outside the queue (test, call) for the endpoint's attempt log; committed
+    /// lazily like a progress update, answered after the commit.
+    LogAttempt {
+        endpoint: String,
+        attempt: AttemptRecord,
+        reply: Reply<()>,
+    },
     Replay {
         event_id: String,
         reply: Reply<(String, u64)>,
@@ -101,7 +110,7 @@ impl Op {
                 outcome: ProgressOutcome::Delivered | ProgressOutcome::Pending,
                 down: None | Some(false),
                 ..
-            })
+            }) | Op::LogAttempt { .. }
         )
     }
 
@@ -472,6 +481,14 @@ impl WriterState {
                 b.settle(reply, r, Finished::Unit)
             }
             Op::Progress(u) => rules.progress(t, u, now, &mut b.changes),
+            Op::LogAttempt {
+                endpoint,
+                attempt,
+                reply,
+            } => {
+                let r = rules.log_attempt(t, &endpoint, &attempt, now, &mut b.changes);
+                b.settle(reply, r, Finished::Unit)
+            }
             Op::Replay { event_id, reply } => {
                 let r = rules.replay(t, &event_id, &mut b.changes);
                 b.settle(reply, r, Finished::Replay)
@@ -514,6 +531,7 @@ fn fail_ops(ops: Vec<Op>, e: &StoreError) {
             Op::PutEndpoint { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::SetPaused { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::DeleteEndpoint { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
+            Op::LogAttempt { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::Replay { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::Purge { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::PutChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),

@@ -27,6 +27,10 @@ impl Rules {
         self.touch(ch, &id);
         let created = !self.endpoints.contains_key(&id);
         let rec = if let Some(rec) = self.endpoints.get_mut(&id) {
+            if rec.config.url != config.url {
+                // Connected means connected to this URL.
+                rec.connected_at_ms = None;
+            }
             rec.config = config;
             rec.updated_ms = now;
             rec.clone()
@@ -44,11 +48,15 @@ impl Rules {
                 pending: 0,
                 next_attempt_log: 0,
                 down: false,
+                connected_at_ms: None,
+                state_since_ms: Some(now),
+                last_error: None,
             };
             self.endpoints.insert(id, rec.clone());
             rec
         };
-        ch.notices.push(Notice::EndpointUpserted(rec.clone()));
+        ch.notices
+            .push(Notice::EndpointUpserted(Box::new(rec.clone())));
         Ok(Ok((rec, created)))
     }
 
@@ -67,9 +75,13 @@ impl Rules {
         let Some(rec) = self.endpoints.get_mut(&id) else {
             return Ok(Err(StoreError::EndpointNotFound(id)));
         };
+        if rec.paused != paused {
+            rec.state_since_ms = Some(now);
+        }
         rec.paused = paused;
         rec.updated_ms = now;
-        ch.notices.push(Notice::EndpointUpserted(rec.clone()));
+        ch.notices
+            .push(Notice::EndpointUpserted(Box::new(rec.clone())));
         Ok(Ok(rec.clone()))
     }
 

@@ -1,10 +1,14 @@
 //! Attempt results: delivered (the event leaves), pending (its progress is kept), dead (it
-//! becomes a dead letter); the endpoint's `down` flag; the attempt log with its retention
-//! ([`ATTEMPT_LOG_KEEP`] rows per endpoint, pruned every 128 rows); quarantine of a pending
-//! record that fails its check.
+//! becomes a dead letter); the endpoint's `down` flag (with `state_since`), its last error and
+//! `connected_at`; the attempt log with its retention ([`ATTEMPT_LOG_KEEP`] rows per endpoint,
+//! pruned every 128 rows), which also takes tests and calls ([`Rules::log_attempt`], never an
+//! event's progress); quarantine of a pending record that fails its check.
+//!
+//! None of this adds a write per event: the endpoint record is rewritten with every attempt
+//! anyway (its attempt-log key), and `connected_at` changes at most once a minute.
 
-use super::{Changes, Rules};
-use crate::core::model::DeadLetter;
+use super::{Applied, Changes, Rules};
+use crate::core::model::{AttemptRecord, DeadLetter, EndpointRecord, ErrorInfo};
 use crate::store::tables::Tables;
 use crate::store::{ATTEMPT_LOG_KEEP, ProgressOutcome, ProgressUpdate, StoreError, encode};
 
@@ -67,17 +71,39 @@ impl Rules {
             }
         }
         if let Some(rec) = self.endpoints.get_mut(ep) {
-            if let Some(down) = u.down {
+            if let Some(down) = u.down
+                && down != rec.down
+            {
                 rec.down = down;
+                rec.state_since_ms = Some(now);
             }
-            let n = rec.next_attempt_log;
-            rec.next_attempt_log += 1;
-            t.attempt_put(ep, n, encode(&u.attempt).as_slice())?;
-            if let Some(below) = attempt_prune_below(n) {
-                t.attempts_remove_below(ep, below)?;
-            }
+            note_result(rec, &u.attempt, now);
+            log_row(t, rec, &u.attempt)?;
         }
         Ok(())
+    }
+
+    /// Logs an attempt made outside the queue (a test or a call) in the endpoint's attempt
+    /// log; a 2xx sets `connected_at`. No event's progress changes.
+    pub fn log_attempt(
+        &mut self,
+        t: &mut impl Tables,
+        ep: &str,
+        attempt: &AttemptRecord,
+        now: u64,
+        ch: &mut Changes,
+    ) -> Applied<()> {
+        if !self.endpoints.contains_key(ep) {
+            return Ok(Err(StoreError::EndpointNotFound(ep.to_string())));
+        }
+        self.touch(ch, ep);
+        if let Some(rec) = self.endpoints.get_mut(ep) {
+            if attempt.error.is_none() && attempt.status.is_some_and(|s| (200..300).contains(&s)) {
+                rec.note_connected(now);
+            }
+            log_row(t, rec, attempt)?;
+        }
+        Ok(Ok(()))
     }
 
     /// Sets aside a pending event whose stored record fails its check: it becomes a dead letter
@@ -103,7 +129,50 @@ impl Rules {
         self.touch(ch, ep);
         if let Some(rec) = self.endpoints.get_mut(ep) {
             rec.pending = rec.pending.saturating_sub(1);
+            rec.last_error = Some(ErrorInfo {
+                code: super::RECORD_CORRUPT.into(),
+                message: format!(
+                    "the stored record of event seq {seq} is corrupt ({why}); it was set aside as a dead letter"
+                ),
+                status: None,
+                at_ms: now,
+            });
         }
         Ok(())
     }
+}
+
+/// What a delivery attempt tells of the endpoint: a 2xx that it is connected, a failure its
+/// last error (kept across restarts).
+fn note_result(rec: &mut EndpointRecord, a: &AttemptRecord, now: u64) {
+    match &a.error {
+        None => {
+            if a.status.is_some_and(|s| (200..300).contains(&s)) {
+                rec.note_connected(now);
+            }
+        }
+        Some(code) => {
+            rec.last_error = Some(ErrorInfo {
+                code: code.clone(),
+                message: a.message.clone().unwrap_or_default(),
+                status: a.status,
+                at_ms: now,
+            });
+        }
+    }
+}
+
+/// Appends an attempt to the endpoint's log, pruning it every [`ATTEMPT_PRUNE_EVERY`] rows.
+fn log_row(
+    t: &mut impl Tables,
+    rec: &mut EndpointRecord,
+    a: &AttemptRecord,
+) -> Result<(), StoreError> {
+    let n = rec.next_attempt_log;
+    rec.next_attempt_log += 1;
+    t.attempt_put(&rec.id, n, a.encode_logged().as_slice())?;
+    if let Some(below) = attempt_prune_below(n) {
+        t.attempts_remove_below(&rec.id, below)?;
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ use crate::store::{Loaded, QueuedEvent, StoreError, StoredRecord, decode};
 pub fn endpoints(t: &impl ReadTables) -> Result<Vec<EndpointRecord>, StoreError> {
     let mut out = Vec::new();
     t.endpoints_each(|_, v| {
-        out.push(decode("endpoint", v)?);
+        out.push(decode_endpoint(v)?);
         Ok(true)
     })?;
     Ok(out)
@@ -21,7 +21,12 @@ pub fn endpoints(t: &impl ReadTables) -> Result<Vec<EndpointRecord>, StoreError>
 
 /// One endpoint.
 pub fn endpoint(t: &impl ReadTables, id: &str) -> Result<Option<EndpointRecord>, StoreError> {
-    t.endpoint_get(id, |v| decode("endpoint", v))?.transpose()
+    t.endpoint_get(id, decode_endpoint)?.transpose()
+}
+
+/// An endpoint row of either shape ([`EndpointRecord::decode`]).
+fn decode_endpoint(v: &[u8]) -> Result<EndpointRecord, StoreError> {
+    EndpointRecord::decode(v).ok_or_else(|| StoreError::Corrupt("endpoint does not decode".into()))
 }
 
 /// All ingress channels, sorted by id.
@@ -131,7 +136,7 @@ pub fn attempts(
             return Ok(false);
         }
         // An undecodable attempt row is left out rather than failing the whole log.
-        if let Ok(a) = decode("attempt", v) {
+        if let Some(a) = AttemptRecord::decode_logged(v) {
             out.push(a);
         }
         Ok(true)

@@ -141,6 +141,8 @@ fn update(ep: &str, seq: u64, outcome: ProgressOutcome, down: Option<bool>) -> P
             latency_ms: 1,
             error: None,
             message: None,
+            kind: Default::default(),
+            answer: None,
         },
         progress: EventProgress {
             attempts: 3,

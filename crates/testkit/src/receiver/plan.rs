@@ -28,12 +28,19 @@ pub enum Behavior {
     Reset,
     /// Answer `status` with a streamed body of `bytes` bytes (Content-Length set).
     HugeBody { status: u16, bytes: usize },
+    /// Answer `status` with this body and `Content-Type` (a tool webhook's JSON answer).
+    Answer {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
 }
 
 impl Behavior {
     /// Parses the control JSON: `{"behavior":"status","status":503}`,
     /// `{"behavior":"retry_after","status":429,"secs":2}`, `{"behavior":"sleep","ms":6000,"then":200}`,
-    /// `{"behavior":"hang"}`, `{"behavior":"reset"}`, `{"behavior":"huge_body","status":200,"bytes":10000000}`.
+    /// `{"behavior":"hang"}`, `{"behavior":"reset"}`, `{"behavior":"huge_body","status":200,"bytes":10000000}`,
+    /// `{"behavior":"answer","status":200,"content_type":"application/json","body":"{}"}`.
     pub fn from_json(v: &serde_json::Value) -> Result<Behavior, String> {
         let kind = v
             .get("behavior")
@@ -70,6 +77,19 @@ impl Behavior {
             "huge_body" => Behavior::HugeBody {
                 status: status("status", 200)?,
                 bytes: usize::try_from(num("bytes", 10_000_000)?).map_err(|e| e.to_string())?,
+            },
+            "answer" => Behavior::Answer {
+                status: status("status", 200)?,
+                content_type: v
+                    .get("content_type")
+                    .and_then(|c| c.as_str())
+                    .unwrap_or("application/json")
+                    .to_string(),
+                body: v
+                    .get("body")
+                    .and_then(|b| b.as_str())
+                    .unwrap_or("")
+                    .to_string(),
             },
             other => return Err(format!("unknown behavior {other:?}")),
         })

@@ -271,6 +271,18 @@ async fn handle(
             reset.notify_one();
             std::future::pending().await
         }
+        Behavior::Answer {
+            status,
+            content_type,
+            body,
+        } => {
+            let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
+            *r.status_mut() = status_code(status);
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                r.headers_mut().insert(CONTENT_TYPE, v);
+            }
+            r
+        }
         Behavior::HugeBody { status, bytes } => {
             let mut r = Response::new(RepeatBody::new(bytes).boxed());
             *r.status_mut() = status_code(status);

@@ -95,8 +95,14 @@ async fn the_first_delivery_of_the_readme_works_offline() {
     let d = Daemon::start(&["--ca-file", ca.to_str().unwrap()]).await;
     let url = format!("{}/happ/chat", rx.url);
 
-    let (code, out, err) = d.cli(&["endpoint", "add", "acme", &url, "--secret", "s3cret"]);
+    let (code, out, err) = d.cli(&["endpoint", "connect", "acme", &url, "--secret", "s3cret"]);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("Connected"), "{out}");
+    let ping = wait_deliveries(&rx, 1);
+    assert_eq!(
+        (&ping[0]["event_type"], &ping[0]["signature_valid"]),
+        (&Value::from("webhook.ping"), &Value::from(true))
+    );
     let mut send = Command::new(BIN)
         .args([
             "send",
@@ -118,11 +124,11 @@ async fn the_first_delivery_of_the_readme_works_offline() {
         .unwrap();
     let out = send.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
-    let got = wait_deliveries(&rx, 1);
-    assert_eq!(got[0]["path"], "/happ/chat");
-    assert_eq!(got[0]["signature_valid"], true, "{got:?}");
-    assert_eq!(got[0]["event_type"], "message.received");
-    assert_eq!(got[0]["content_type"], "application/json");
+    let got = wait_deliveries(&rx, 2);
+    assert_eq!(got[1]["path"], "/happ/chat");
+    assert_eq!(got[1]["signature_valid"], true, "{got:?}");
+    assert_eq!(got[1]["event_type"], "message.received");
+    assert_eq!(got[1]["content_type"], "application/json");
 
     for args in [
         &["endpoint", "show", "acme"][..],
@@ -149,12 +155,12 @@ async fn the_first_delivery_of_the_readme_works_offline() {
         .await
         .unwrap();
     assert_eq!(a.status, 202, "{a:?}");
-    let got = wait_deliveries(&rx, 2);
+    let got = wait_deliveries(&rx, 3);
     assert_eq!(
         (
-            &got[1]["event_type"],
-            &got[1]["content_type"],
-            &got[1]["signature_valid"]
+            &got[2]["event_type"],
+            &got[2]["content_type"],
+            &got[2]["signature_valid"]
         ),
         (
             &Value::from("call.completed"),

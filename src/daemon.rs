@@ -440,7 +440,9 @@ where
         async move {
             match served {
                 Served::Admin(state) => api::handle(state, req).await,
-                Served::Ingress(state) => crate::ingress::handle(state, req).await,
+                Served::Ingress(state) => crate::ingress::handle(state, req)
+                    .await
+                    .map(|r| r.map(Into::into)),
             }
         }
     });

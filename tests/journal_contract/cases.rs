@@ -542,3 +542,5 @@ pub async fn sync_and_close(open: Open) {
     assert_eq!(h.seqs("a").await, [1]);
     h.done().await;
 }
+
+pub use super::bulk::*;

@@ -284,12 +284,8 @@ async fn purge_matching(
         });
     }
     if !yes {
-        let question = format!(
-            "purge {} dead letters {}? [y/N] ",
-            thousands(n),
-            described(filter)
-        );
-        if !confirm(&question)? {
+        let what = format!("purge {} dead letters {}", thousands(n), described(filter));
+        if !confirm(&what)? {
             return opts.done("not purged\n");
         }
     }
@@ -303,16 +299,15 @@ async fn purge_matching(
     })
 }
 
-/// Asks `question` on the terminal; refuses when there is none to ask on.
-fn confirm(question: &str) -> Result<bool, Failure> {
+/// Asks "`what`? [y/N]" on the terminal; refuses when there is none to ask on.
+fn confirm(what: &str) -> Result<bool, Failure> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return Err(Failure::Input(format!(
-            "refusing to {}without a terminal to confirm on: pass --yes",
-            question.trim_end_matches("[y/N] ").trim_end_matches('?')
+            "refusing to {what} without a terminal to confirm on: pass --yes"
         )));
     }
     let mut err = std::io::stderr().lock();
-    let _ = err.write_all(question.as_bytes());
+    let _ = write!(err, "{what}? [y/N] ");
     let _ = err.flush();
     let mut line = String::new();
     std::io::stdin()

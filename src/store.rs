@@ -42,7 +42,8 @@
 //!    its `next_seq` (greater than the seq of each of its dead letters) until it is created again,
 //!    which takes the tombstone over; an existing endpoint has no tombstone.
 //! 4. **Side rows have their main row.** A `progress` row exists only beside its `events` row;
-//!    a dead letter's record exists exactly when its dead letter does.
+//!    a dead letter's record exists exactly when its dead letter does, and so does its row in
+//!    the dead-letter index, at its `(endpoint, seq)`, naming it.
 //! 5. **The attempt log is bounded.** Its keys are below the endpoint's `next_attempt_log`, and
 //!    it holds at most [`ATTEMPT_LOG_KEEP`] + 127 rows per endpoint (pruned every 128 rows).
 //! 6. **Rows decode.** Endpoint, dead-letter, attempt and progress rows decode as their shape
@@ -62,6 +63,7 @@
 //! | `progress`     | (endpoint, seq)         | postcard [`EventProgress`], attempted pending events |
 //! | `dead_letters` | event id                | postcard [`DeadLetter`]                 |
 //! | `dead_records` | event id                | [`crate::core::record`] bytes of the dead letter |
+//! | `dead_index`   | (endpoint, seq)         | event id of that dead letter (schema 2; built at open from schema 1) |
 //! | `attempts`     | (endpoint, n)           | postcard [`AttemptRecord`], newest [`ATTEMPT_LOG_KEEP`] per endpoint |
 //! | `idempotency`  | (endpoint, key)         | postcard [`IdempotentHit`]              |
 //! | `channels`     | channel id              | postcard [`ChannelRecord`] (ingress)    |

@@ -488,3 +488,6 @@ fn build_dead_index(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -167,9 +167,20 @@ async fn route(state: &AppState, req: &mut Request<Body>) -> Result<Resp, ApiErr
             }
         }
         ["v1", "dead-letters"] => match m {
-            Method::GET => {
-                dead_letters::list(state, query.get("endpoint").map(String::as_str)).await
-            }
+            Method::GET => dead_letters::list(state, &query).await,
+            Method::DELETE => dead_letters::purge_matching(state, &query).await,
+            _ => Err(method_not_allowed("GET, DELETE")),
+        },
+        ["v1", "dead-letters", "replay"] => match m {
+            Method::POST => dead_letters::replay_matching(state, req).await,
+            _ => Err(method_not_allowed("POST")),
+        },
+        ["v1", "dead-letters", "export"] => match m {
+            Method::GET => dead_letters::export(state, &query).await,
+            _ => Err(method_not_allowed("GET")),
+        },
+        ["v1", "dead-letters", "count"] => match m {
+            Method::GET => dead_letters::count(state, &query).await,
             _ => Err(method_not_allowed("GET")),
         },
         ["v1", "dead-letters", id] => match m {

@@ -373,6 +373,101 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Sends one request and hands a 2xx answer's body to `sink` frame by frame as it arrives
+    /// (a long NDJSON export is never held whole); a non-2xx answer is read whole and returned
+    /// as its [`RawAnswer`] instead. The client's timeout bounds the wait for the head and for
+    /// each frame, not the whole stream. `sink` failing stops the exchange (the connection is
+    /// dropped) and its message is returned as [`TransportKind::Lost`].
+    pub async fn call_streaming(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        mut sink: impl FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<Option<RawAnswer>, TransportError> {
+        let fail = |kind| TransportError {
+            method: method.clone(),
+            path: path.to_owned(),
+            kind,
+        };
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(HOST, LOCALHOST)
+            .body(Full::new(body))
+            .map_err(|e| fail(TransportKind::BadRequest(e.to_string())))?;
+        let timeout = self.timeout;
+        let conn = self.open(&method, path).await?;
+        let head = within(timeout, async {
+            conn.ready().await?;
+            conn.send_request(req).await
+        })
+        .await;
+        let response = match head {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                self.conn = None;
+                return Err(fail(TransportKind::Lost(error_chain(&e))));
+            }
+            Err(limit) => {
+                self.conn = None;
+                return Err(fail(TransportKind::TimedOut(limit)));
+            }
+        };
+        let (parts, mut body) = response.into_parts();
+        if !parts.status.is_success() {
+            let body = match within(timeout, body.collect()).await {
+                Ok(Ok(c)) => c.to_bytes(),
+                Ok(Err(e)) => {
+                    self.conn = None;
+                    return Err(fail(TransportKind::Lost(error_chain(&e))));
+                }
+                Err(limit) => {
+                    self.conn = None;
+                    return Err(fail(TransportKind::TimedOut(limit)));
+                }
+            };
+            return Ok(Some(RawAnswer {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            }));
+        }
+        loop {
+            let frame = match within(timeout, body.frame()).await {
+                Ok(Some(Ok(f))) => f,
+                Ok(None) => return Ok(None),
+                Ok(Some(Err(e))) => {
+                    self.conn = None;
+                    return Err(fail(TransportKind::Lost(error_chain(&e))));
+                }
+                Err(limit) => {
+                    self.conn = None;
+                    return Err(fail(TransportKind::TimedOut(limit)));
+                }
+            };
+            if let Ok(data) = frame.into_data()
+                && let Err(e) = sink(&data)
+            {
+                self.conn = None;
+                return Err(fail(TransportKind::Lost(e)));
+            }
+        }
+    }
+}
+
+/// `f`, bounded by `timeout` when there is one (`Err` with the limit when it ran out).
+async fn within<F: std::future::Future>(
+    timeout: Option<Duration>,
+    f: F,
+) -> Result<F::Output, Duration> {
+    match timeout {
+        None => Ok(f.await),
+        Some(limit) => tokio::time::timeout(limit, f).await.map_err(|_| limit),
+    }
+}
+
 async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, hyper::Error>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,

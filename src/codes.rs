@@ -313,6 +313,30 @@ pub const CATALOG: &[CodeInfo] = &[
         "the daemon does not deliver to this endpoint: its stored settings are unusable (the daemon's log says why)",
         "set the endpoint's URL and settings again with PUT /v1/endpoints/{id} (courier endpoint connect ID URL)",
     ),
+    api(
+        "INVALID_CURSOR",
+        400,
+        "cursor is not a next_cursor this daemon handed out for a walk of this kind (with or without an endpoint filter)",
+        "pass the next_cursor of the previous page unchanged, with the same endpoint filter; leave it out to start from the oldest",
+    ),
+    api(
+        "INVALID_TIME",
+        400,
+        "since or until is not an RFC 3339 timestamp (or since is not before until)",
+        "write e.g. 2026-11-21T06:49:06Z or 2026-11-21T07:49:06.123+01:00; since is inclusive, until exclusive",
+    ),
+    api(
+        "INVALID_REASON",
+        400,
+        "reason is not a dead-letter reason code (1-64 characters of A-Z 0-9 _)",
+        "use a reason such as MAX_RETRIES_EXCEEDED, ENDPOINT_DELETED or RECORD_CORRUPT",
+    ),
+    api(
+        "ENDPOINT_REQUIRED",
+        400,
+        "bulk replay and purge of dead letters act on one endpoint at a time, so the endpoint filter is required",
+        "name the endpoint: ?endpoint=ID (purge) or {\"endpoint\": \"ID\"} (replay); courier dlq replay|purge --endpoint ID",
+    ),
     // ---- the ingress ----
     ingress(
         "RATE_LIMITED",

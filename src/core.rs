@@ -2,6 +2,7 @@
 //! numbers and bytes as arguments and returns values, so it is unit-tested without waiting.
 
 pub mod channel;
+pub mod dead_filter;
 pub mod duration;
 pub mod endpoint;
 pub mod ids;

@@ -461,7 +461,9 @@ where
         async move {
             match served {
                 Served::Admin(state, via) => api::handle(state, via, req).await,
-                Served::Ingress(state) => crate::ingress::handle(state, req).await,
+                Served::Ingress(state) => crate::ingress::handle(state, req)
+                    .await
+                    .map(|r| r.map(Into::into)),
             }
         }
     });

@@ -42,7 +42,8 @@
 //!    its `next_seq` (greater than the seq of each of its dead letters) until it is created again,
 //!    which takes the tombstone over; an existing endpoint has no tombstone.
 //! 4. **Side rows have their main row.** A `progress` row exists only beside its `events` row;
-//!    a dead letter's record exists exactly when its dead letter does.
+//!    a dead letter's record exists exactly when its dead letter does, and so does its row in
+//!    the dead-letter index, at its `(endpoint, seq)`, naming it.
 //! 5. **The attempt log is bounded.** Its keys are below the endpoint's `next_attempt_log`, and
 //!    it holds at most [`ATTEMPT_LOG_KEEP`] + 127 rows per endpoint (pruned every 128 rows).
 //! 6. **Rows decode.** Endpoint, dead-letter, attempt and progress rows decode as their shape
@@ -62,6 +63,7 @@
 //! | `progress`     | (endpoint, seq)         | postcard [`EventProgress`], attempted pending events |
 //! | `dead_letters` | event id                | postcard [`DeadLetter`]                 |
 //! | `dead_records` | event id                | [`crate::core::record`] bytes of the dead letter |
+//! | `dead_index`   | (endpoint, seq)         | event id of that dead letter (schema 2; built at open from schema 1) |
 //! | `attempts`     | (endpoint, n)           | postcard [`AttemptRecord`] + kind and answer snippet ([`AttemptRecord::encode_logged`]), newest [`ATTEMPT_LOG_KEEP`] per endpoint |
 //! | `idempotency`  | (endpoint, key)         | postcard [`IdempotentHit`]              |
 //! | `channels`     | channel id              | postcard [`ChannelRecord`] (ingress)    |
@@ -78,6 +80,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::core::dead_filter::{Cursor, DeadFilter};
 use crate::core::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
     EventProgress,
@@ -88,7 +91,8 @@ pub use rules::RECORD_CORRUPT;
 pub use rules::endpoints::ENDPOINT_DELETED;
 
 /// Bumped when a stored shape changes incompatibly.
-pub const SCHEMA_VERSION: u64 = 1;
+/// 2: the `dead_index` table (built at open from a journal of schema 1).
+pub const SCHEMA_VERSION: u64 = 2;
 /// Attempt-log rows kept per endpoint.
 pub const ATTEMPT_LOG_KEEP: u64 = 1000;
 /// How long an `Idempotency-Key` is remembered.
@@ -135,6 +139,24 @@ pub trait Journal: Send + Sync + 'static {
     /// `(endpoint, seq)`.
     fn replay(&self, event_id: String) -> JFuture<'_, (String, u64)>;
     fn purge(&self, event_id: String) -> JFuture<'_, ()>;
+    /// Replays the dead letters `filter` selects (its endpoint is required) whose seq is after
+    /// `after`, in the endpoint's order, at most `limit` of them in one durable commit, each as
+    /// [`Journal::replay`] does; those that cannot be (corrupt record) are counted as skipped
+    /// and stay. [`BulkDone::next`] says where to go on when it stopped before the end.
+    fn replay_matching(
+        &self,
+        filter: DeadFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> JFuture<'_, BulkDone>;
+    /// Purges the dead letters `filter` selects (its endpoint is required; it need not exist
+    /// any more) whose seq is after `after`: at most `limit` in one durable commit.
+    fn purge_matching(
+        &self,
+        filter: DeadFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> JFuture<'_, BulkDone>;
     /// Creates or updates an ingress channel (its endpoint must exist).
     fn put_channel(&self, id: String, config: ChannelConfig) -> JFuture<'_, (ChannelRecord, bool)>;
     fn delete_channel(&self, id: String) -> JFuture<'_, ()>;
@@ -164,6 +186,10 @@ pub trait Journal: Send + Sync + 'static {
     fn load_events(&self, endpoint: &str, from: u64, limit: usize) -> JFuture<'_, Loaded>;
     /// Dead letters, oldest first, optionally of one endpoint.
     fn dead_letters(&self, endpoint: Option<&str>) -> JFuture<'_, Vec<DeadLetter>>;
+    /// One page of the dead letters a filter selects, in its walk's order (see
+    /// [`crate::core::dead_filter`]); a page looks at no more than [`rules::dead_letters::PAGE_SCAN`]
+    /// rows, so with a sparse filter it may hold fewer than `limit` while `next` is set.
+    fn dead_letter_page(&self, query: DeadQuery) -> JFuture<'_, DeadPage>;
     /// One dead letter with its record.
     fn dead_letter(&self, event_id: &str) -> JFuture<'_, Option<(DeadLetter, StoredRecord)>>;
     /// The newest `limit` attempts of an endpoint, newest first.
@@ -227,6 +253,40 @@ pub(crate) fn encode<T: serde::Serialize>(v: &T) -> Vec<u8> {
 pub struct Loaded {
     pub events: Vec<QueuedEvent>,
     pub corrupt: Vec<(u64, String)>,
+}
+
+/// What [`Journal::dead_letter_page`] reads: the filter, where to start (after `after`), at
+/// most `limit` dead letters, and whether with their records (for the export).
+#[derive(Debug, Clone, Default)]
+pub struct DeadQuery {
+    pub filter: DeadFilter,
+    pub after: Option<Cursor>,
+    pub limit: usize,
+    pub records: bool,
+}
+
+/// One dead letter of a page, with its record when asked for.
+#[derive(Debug, Clone)]
+pub struct DeadEntry {
+    pub letter: DeadLetter,
+    pub record: Option<StoredRecord>,
+}
+
+/// A page of dead letters; `next` is `None` when nothing is left after it.
+#[derive(Debug, Clone, Default)]
+pub struct DeadPage {
+    pub entries: Vec<DeadEntry>,
+    pub next: Option<Cursor>,
+}
+
+/// What one bulk replay or purge did: how many it replayed or purged (`done`), how many it had
+/// to leave (`skipped`: a replay of a corrupt record), and the seq to go on after when it
+/// stopped before the end of the walk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BulkDone {
+    pub done: u64,
+    pub skipped: u64,
+    pub next: Option<u64>,
 }
 
 /// A dead letter's stored record: intact, or the raw bytes of one that failed its check.

@@ -196,10 +196,57 @@ pub struct DeadLetterView {
     pub dead_at: String,
 }
 
-/// `GET /v1/dead-letters`.
+/// `GET /v1/dead-letters`: one page, oldest first; `next_cursor` is `null` at the end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetterList {
     pub dead_letters: Vec<DeadLetterView>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// The filters of the bulk dead-letter routes (query of `GET`/`DELETE /v1/dead-letters`,
+/// `…/count`, `…/export`; body of `POST /v1/dead-letters/replay`). Times are RFC 3339, on
+/// `dead_at`: `since` inclusive, `until` exclusive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// Replay only: at most this many in this call (1-1000), answering `next_cursor`; without
+    /// it every match is replayed before the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Replay only: go on after the `next_cursor` of the previous call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// `POST /v1/dead-letters/replay` (202): how many went back into their queue, how many had to
+/// stay (a corrupt record cannot be sent again), and where to go on (with a `limit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkReplayed {
+    pub replayed: u64,
+    pub skipped: u64,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+/// `DELETE /v1/dead-letters?endpoint=…`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purged {
+    pub purged: u64,
+}
+
+/// `GET /v1/dead-letters/count`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterCount {
+    pub count: u64,
 }
 
 /// `GET /v1/dead-letters/{id}`: the summary plus the event and its attempt history. For a

@@ -1,5 +1,5 @@
 //! Model test: proptest drives random sequences of enqueue / receiver outcome / pause / resume /
-//! replay / time passing / restart against the real journal and scheduler (paused tokio time,
+//! replay (one, or every dead letter of an endpoint in bulk) / time passing / restart against the real journal and scheduler (paused tokio time,
 //! scripted receiver), and checks them against a model of the contract:
 //!
 //! * conservation: every accepted event is exactly one of delivered, dead-lettered or pending,
@@ -46,6 +46,8 @@ enum Action {
     Pause(usize),
     Resume(usize),
     Replay(usize, usize),
+    /// Every dead letter of the endpoint, in bulk.
+    ReplayAll(usize),
     Advance(u64),
     Restart,
 }
@@ -59,6 +61,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => ep.clone().prop_map(Action::Pause),
         1 => ep.clone().prop_map(Action::Resume),
         1 => (ep.clone(), 0..4usize).prop_map(|(e, i)| Action::Replay(e, i)),
+        1 => ep.clone().prop_map(Action::ReplayAll),
         4 => (1..3_000u64).prop_map(Action::Advance),
         1 => Just(Action::Restart),
     ]
@@ -292,6 +295,32 @@ async fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
                     prop_assert!(r.is_ok(), "replay failed: {r:?}");
                     model.replayed.insert(event_id);
                 }
+            }
+            Action::ReplayAll(e) => {
+                call({
+                    let j = sys.journal.clone();
+                    async move { j.sync().await }
+                })
+                .await
+                .unwrap();
+                let dl = sys
+                    .journal
+                    .db()
+                    .dead_letters(Some(&format!("ep{e}")))
+                    .unwrap();
+                let r = call({
+                    let j = sys.journal.clone();
+                    let filter = courier::core::dead_filter::DeadFilter::endpoint(format!("ep{e}"));
+                    async move { j.replay_matching(filter, None, 1000).await }
+                })
+                .await;
+                prop_assert!(r.is_ok(), "bulk replay failed: {r:?}");
+                let done = r.unwrap();
+                prop_assert_eq!(
+                    (done.done, done.skipped, done.next),
+                    (dl.len() as u64, 0, None)
+                );
+                model.replayed.extend(dl.into_iter().map(|d| d.event_id));
             }
             Action::Advance(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
             Action::Restart => {

@@ -26,7 +26,7 @@ pub fn metrics(state: &AppState) -> Resp {
         .as_ref()
         .map(|h| h.render())
         .unwrap_or_default();
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(Full::new(Bytes::from(body)).into());
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; version=0.0.4"),

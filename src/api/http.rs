@@ -18,7 +18,52 @@ use crate::core::ids::looks_like_event_id;
 use crate::error::ApiError;
 
 /// A response of the admin API.
-pub type Resp = Response<Full<Bytes>>;
+pub type Resp = Response<ApiBody>;
+
+/// The body of an admin API answer: whole (nearly every route), or chunks handed over by a
+/// task as it produces them (the NDJSON export), so a long answer is never held in memory.
+#[derive(Debug)]
+pub enum ApiBody {
+    Whole(Full<Bytes>),
+    Chunks(tokio::sync::mpsc::Receiver<Bytes>),
+}
+
+impl From<Full<Bytes>> for ApiBody {
+    fn from(b: Full<Bytes>) -> Self {
+        ApiBody::Whole(b)
+    }
+}
+
+impl hyper::body::Body for ApiBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            ApiBody::Whole(b) => std::pin::Pin::new(b).poll_frame(cx),
+            ApiBody::Chunks(rx) => rx
+                .poll_recv(cx)
+                .map(|c| c.map(|b| Ok(hyper::body::Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ApiBody::Whole(b) => b.is_end_stream(),
+            ApiBody::Chunks(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ApiBody::Whole(b) => b.size_hint(),
+            ApiBody::Chunks(_) => hyper::body::SizeHint::default(),
+        }
+    }
+}
 
 /// Largest body of `PUT /v1/endpoints/{id}` and `PUT /v1/channels/{id}`.
 pub const ADMIN_BODY_MAX: usize = 64 * 1024;
@@ -28,7 +73,7 @@ pub fn error_response(e: &ApiError) -> Resp {
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(Full::new(Bytes::from(body)).into());
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -50,13 +95,13 @@ pub fn json_ok<T: Serialize>(status: StatusCode, v: &T) -> Result<Resp, ApiError
 }
 
 pub fn text(status: StatusCode, body: &'static str) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())).into());
     *r.status_mut() = status;
     r
 }
 
 pub fn no_content() -> Result<Resp, ApiError> {
-    let mut r = Response::new(Full::new(Bytes::new()));
+    let mut r = Response::new(Full::new(Bytes::new()).into());
     *r.status_mut() = StatusCode::NO_CONTENT;
     Ok(r)
 }

@@ -56,6 +56,33 @@ pub fn dead_letters(endpoint: Option<&str>) -> String {
     }
 }
 
+/// `/v1/dead-letters{suffix}` with the filter (and a page's `limit` and `cursor`) as its query.
+pub fn dead_letters_filtered(
+    suffix: &str,
+    filter: &crate::views::DeadLetterFilter,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> String {
+    let mut q = Vec::new();
+    let limit = limit.map(|n| n.to_string());
+    for (name, value) in [
+        ("endpoint", filter.endpoint.as_deref()),
+        ("reason", filter.reason.as_deref()),
+        ("since", filter.since.as_deref()),
+        ("until", filter.until.as_deref()),
+        ("limit", limit.as_deref()),
+        ("cursor", cursor),
+    ] {
+        if let Some(v) = value {
+            q.push(format!("{name}={}", encode_segment(v)));
+        }
+    }
+    match q.is_empty() {
+        true => format!("/v1/dead-letters{suffix}"),
+        false => format!("/v1/dead-letters{suffix}?{}", q.join("&")),
+    }
+}
+
 /// `/v1/dead-letters/{event_id}`.
 pub fn dead_letter(event_id: &str) -> String {
     format!("/v1/dead-letters/{}", encode_segment(event_id))
@@ -83,6 +110,19 @@ mod tests {
         assert_eq!(attempts("acme", 20), "/v1/endpoints/acme/attempts?limit=20");
         assert_eq!(dead_letters(None), "/v1/dead-letters");
         assert_eq!(dead_letters(Some("acme")), "/v1/dead-letters?endpoint=acme");
+        let f = crate::views::DeadLetterFilter {
+            endpoint: Some("acme".into()),
+            since: Some("2026-11-21T07:00:00+01:00".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            dead_letters_filtered("/export", &f, Some(5), Some("MXMx")),
+            "/v1/dead-letters/export?endpoint=acme&since=2026-11-21T07%3A00%3A00%2B01%3A00&limit=5&cursor=MXMx"
+        );
+        assert_eq!(
+            dead_letters_filtered("", &Default::default(), None, None),
+            "/v1/dead-letters"
+        );
         assert_eq!(dead_letter("evt_1"), "/v1/dead-letters/evt_1");
         assert_eq!(encode_segment("é "), "%C3%A9%20");
         assert_eq!(

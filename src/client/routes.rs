@@ -9,9 +9,9 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, Client, Error, RawAnswer, paths};
 use crate::views::{
-    Accepted, AttemptList, BatchAccepted, CallResult, ChannelList, ChannelUpdate, ChannelView,
-    DeadLetterDetail, DeadLetterList, EndpointList, EndpointUpdate, EndpointView, Replayed,
-    RetryResult, TestResult,
+    Accepted, AttemptList, BatchAccepted, BulkReplayed, CallResult, ChannelList, ChannelUpdate,
+    ChannelView, DeadLetterCount, DeadLetterDetail, DeadLetterFilter, DeadLetterList, EndpointList,
+    EndpointUpdate, EndpointView, Purged, Replayed, RetryResult, TestResult,
 };
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -303,5 +303,86 @@ impl Client {
     /// `POST /v1/endpoints/{id}/retry`: attempt now what waits (probe or retries).
     pub async fn retry_endpoint(&mut self, id: &str) -> Result<RetryResult, Error> {
         self.post(&paths::endpoint_action(id, "retry")).await
+    }
+
+    // ---- dead letters in bulk
+
+    /// `GET /v1/dead-letters?…`: one page of the dead letters `filter` selects (its `limit` and
+    /// `cursor` fields are not used here: a page's are the arguments).
+    pub async fn dead_letter_page(
+        &mut self,
+        filter: &DeadLetterFilter,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<DeadLetterList, Error> {
+        self.get(&paths::dead_letters_filtered("", filter, limit, cursor))
+            .await
+    }
+
+    /// Every dead letter `filter` selects, walking the pages (1000 a page).
+    pub async fn all_dead_letters(
+        &mut self,
+        filter: &DeadLetterFilter,
+    ) -> Result<DeadLetterList, Error> {
+        let mut all = DeadLetterList {
+            dead_letters: Vec::new(),
+            next_cursor: None,
+        };
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .dead_letter_page(filter, Some(1000), cursor.as_deref())
+                .await?;
+            all.dead_letters.extend(page.dead_letters);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// `GET /v1/dead-letters/count?…`.
+    pub async fn count_dead_letters(&mut self, filter: &DeadLetterFilter) -> Result<u64, Error> {
+        let c: DeadLetterCount = self
+            .get(&paths::dead_letters_filtered("/count", filter, None, None))
+            .await?;
+        Ok(c.count)
+    }
+
+    /// `POST /v1/dead-letters/replay` with the filter (and its `limit`/`cursor`) as the body.
+    pub async fn replay_dead_letters(
+        &mut self,
+        filter: &DeadLetterFilter,
+    ) -> Result<BulkReplayed, Error> {
+        let body = serde_json::to_vec(filter).map_err(|e| Error::Invalid(e.to_string()))?;
+        let headers = [(CONTENT_TYPE, JSON)];
+        let path = "/v1/dead-letters/replay";
+        Ok(self
+            .json(Method::POST, path, &headers, Bytes::from(body))
+            .await?
+            .1)
+    }
+
+    /// `DELETE /v1/dead-letters?…`: answers how many were purged.
+    pub async fn purge_dead_letters(&mut self, filter: &DeadLetterFilter) -> Result<u64, Error> {
+        let path = paths::dead_letters_filtered("", filter, None, None);
+        let p: Purged = self.json(Method::DELETE, &path, &[], Bytes::new()).await?.1;
+        Ok(p.purged)
+    }
+
+    /// `GET /v1/dead-letters/export?…`: hands the NDJSON to `sink` as it arrives.
+    pub async fn export_dead_letters(
+        &mut self,
+        filter: &DeadLetterFilter,
+        sink: impl FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<(), Error> {
+        let path = paths::dead_letters_filtered("/export", filter, None, None);
+        match self
+            .call_streaming(Method::GET, &path, Bytes::new(), sink)
+            .await?
+        {
+            None => Ok(()),
+            Some(a) => Err(Error::Api(ApiError::new(a.status, a.body))),
+        }
     }
 }

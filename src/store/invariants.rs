@@ -82,12 +82,34 @@ pub fn check(t: &impl ReadTables) -> Result<Vec<String>, StoreError> {
     })?;
 
     let mut dead_ids: HashSet<String> = HashSet::new();
+    // The dead-letter index: (endpoint, seq) → event id, one row per dead letter.
+    let mut index: HashMap<(String, u64), String> = HashMap::new();
+    t.dead_index_all(|ep, seq, id| {
+        index.insert((ep.to_string(), seq), id.to_string());
+        Ok(true)
+    })?;
+    let indexed = !index.is_empty() || t.dead_index_each("", 0, |_, _| Ok(false))?;
+    let mut undecodable: HashSet<String> = HashSet::new();
     t.dead_each(|id, v| {
         dead_ids.insert(id.to_string());
         let Ok(dl) = decode::<DeadLetter>("dead letter", v) else {
             bad.push(format!("dead letter {id} does not decode"));
+            undecodable.insert(id.to_string());
             return Ok(true);
         };
+        if indexed {
+            match index.remove(&(dl.endpoint.clone(), dl.seq)) {
+                Some(at) if at == id => {}
+                Some(other) => bad.push(format!(
+                    "the index row of {}/{} names {other}, not dead letter {id}",
+                    dl.endpoint, dl.seq
+                )),
+                None => bad.push(format!(
+                    "dead letter {id} ({}/{}) has no index row",
+                    dl.endpoint, dl.seq
+                )),
+            }
+        }
         if dl.event_id != id {
             bad.push(format!("dead letter row {id} holds {}", dl.event_id));
         }
@@ -116,6 +138,13 @@ pub fn check(t: &impl ReadTables) -> Result<Vec<String>, StoreError> {
         }
         Ok(true)
     })?;
+    for ((ep, seq), id) in index {
+        if !undecodable.contains(&id) {
+            bad.push(format!(
+                "index row {ep}/{seq} names {id}, which is no dead letter there"
+            ));
+        }
+    }
     t.dead_records_each(|id, _| {
         if !dead_ids.contains(id) {
             bad.push(format!("dead record {id} has no dead letter"));

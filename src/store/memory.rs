@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::rules::{Applied, Changes, Rules, idempotency, read};
 use super::{
-    Clock, EnqueueOk, EnqueueReq, JFuture, Journal, Loaded, NoticeSink, ProgressUpdate, StoreError,
-    StoredRecord, invariants, system_clock,
+    BulkDone, Clock, DeadPage, DeadQuery, EnqueueOk, EnqueueReq, JFuture, Journal, Loaded,
+    NoticeSink, ProgressUpdate, StoreError, StoredRecord, invariants, system_clock,
 };
+use crate::core::dead_filter::DeadFilter;
 use crate::core::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
 };
@@ -177,6 +178,24 @@ impl Journal for MemoryJournal {
         ready(self.write(|rules, t, _, _| rules.purge(t, event_id)))
     }
 
+    fn replay_matching(
+        &self,
+        filter: DeadFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> JFuture<'_, BulkDone> {
+        ready(self.write(|rules, t, _, ch| rules.replay_matching(t, &filter, after, limit, ch)))
+    }
+
+    fn purge_matching(
+        &self,
+        filter: DeadFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> JFuture<'_, BulkDone> {
+        ready(self.write(|rules, t, _, _| rules.purge_matching(t, &filter, after, limit)))
+    }
+
     fn put_channel(&self, id: String, config: ChannelConfig) -> JFuture<'_, (ChannelRecord, bool)> {
         ready(self.write(|rules, t, now, _| rules.put_channel(t, id, config, now)))
     }
@@ -232,6 +251,10 @@ impl Journal for MemoryJournal {
 
     fn dead_letters(&self, endpoint: Option<&str>) -> JFuture<'_, Vec<DeadLetter>> {
         self.read(|t| read::dead_letters(t, endpoint))
+    }
+
+    fn dead_letter_page(&self, query: DeadQuery) -> JFuture<'_, DeadPage> {
+        self.read(|t| super::rules::dead_letters::page(t, &query))
     }
 
     fn dead_letter(&self, event_id: &str) -> JFuture<'_, Option<(DeadLetter, StoredRecord)>> {

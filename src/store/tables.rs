@@ -74,6 +74,26 @@ pub trait ReadTables {
         event_id: &str,
         f: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>, StoreError>;
+    /// The dead letters with an event id after `after` (all when `None`), by event id.
+    fn dead_each_after(
+        &self,
+        after: Option<&str>,
+        f: impl FnMut(&str, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
+    /// The dead-letter index of `endpoint` from `from` on: `(seq, event id)` by seq. Answers
+    /// `false` (visiting nothing) when the storage has no index (a journal of the first schema
+    /// opened read-only): the caller then scans `dead_letters`.
+    fn dead_index_each(
+        &self,
+        endpoint: &str,
+        from: u64,
+        f: impl FnMut(u64, &str) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError>;
+    /// Every row of the dead-letter index, by (endpoint, seq).
+    fn dead_index_all(
+        &self,
+        f: impl FnMut(&str, u64, &str) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
     /// Every dead letter's record, by event id.
     fn dead_records_each(
         &self,
@@ -148,6 +168,15 @@ pub trait Tables: ReadTables {
     fn dead_remove(&mut self, event_id: &str) -> Result<bool, StoreError>;
     fn dead_record_put(&mut self, event_id: &str, record: &[u8]) -> Result<(), StoreError>;
     fn dead_record_remove(&mut self, event_id: &str) -> Result<bool, StoreError>;
+    /// Indexes the dead letter `event_id` at its `(endpoint, seq)`.
+    fn dead_index_put(
+        &mut self,
+        endpoint: &str,
+        seq: u64,
+        event_id: &str,
+    ) -> Result<(), StoreError>;
+    /// Removes an index row; `true` when it was there.
+    fn dead_index_remove(&mut self, endpoint: &str, seq: u64) -> Result<bool, StoreError>;
 
     fn attempt_put(&mut self, endpoint: &str, n: u64, value: &[u8]) -> Result<(), StoreError>;
     /// Removes the attempt-log rows of `endpoint` with keys below `below`.

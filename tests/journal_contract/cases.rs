@@ -621,3 +621,4 @@ pub async fn outside_attempts_connected_at_and_last_error(open: Open) {
     );
     h.done().await;
 }
+pub use super::bulk::*;

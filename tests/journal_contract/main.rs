@@ -16,6 +16,7 @@ use courier::store::{
     Clock, EnqueueReq, Journal, Notice, NoticeSink, ProgressOutcome, ProgressUpdate, StoreError,
 };
 
+mod bulk;
 mod cases;
 
 /// A backend under test, as opened by its `Open` function.
@@ -229,7 +230,10 @@ macro_rules! contract {
             quarantine_sets_a_record_aside,
             notices_come_in_commit_order,
             sync_and_close,
-            outside_attempts_connected_at_and_last_error
+            outside_attempts_connected_at_and_last_error,
+            dead_letter_pages_walk_everything_once,
+            replay_matching_goes_back_in_order,
+            purge_matching_removes_exactly_the_matches
         ]);
     };
     (@cases $backend:ident, $open:expr, [$($case:ident),* $(,)?]) => {
@@ -401,4 +405,85 @@ async fn redb_reads_rows_of_the_first_shapes() {
     let bad = j.db().check_invariants().unwrap();
     assert!(bad.is_empty(), "{bad:#?}");
     j.close().await.unwrap();
+}
+
+/// redb only: a journal of the first schema (no dead-letter index) opens, gets its index built,
+/// and pages, replays and purges by endpoint as a new one does.
+#[tokio::test]
+async fn redb_a_first_schema_journal_gets_its_dead_letter_index() {
+    use ::redb::{ReadableDatabase, TableDefinition};
+    use courier::core::dead_filter::DeadFilter;
+    use courier::store::DeadQuery;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let ids = IdGen::new();
+    let ev = |ep: &str, n: u64| {
+        let meta = EventMeta {
+            id: ids.next(n),
+            enqueued_at_ms: n,
+            content_type: "text/plain".into(),
+            event_type: None,
+        };
+        EnqueueReq::new(ep.into(), meta, Bytes::from(n.to_string()), None).unwrap()
+    };
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    j.put_endpoint("a".into(), config()).await.unwrap();
+    j.put_endpoint("b".into(), config()).await.unwrap();
+    for n in 1..=6 {
+        let ep = if n % 2 == 0 { "b" } else { "a" };
+        let ok = j.enqueue(ev(ep, n)).await.unwrap();
+        j.record_progress(update(ep, &ok.id, ok.seq, 1, dead("MAX_RETRIES_EXCEEDED")));
+    }
+    j.close().await.unwrap();
+    drop(j);
+    // Back to the first schema's shape: no index table, schema 1.
+    {
+        let db = ::redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        let index: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("dead_index");
+        assert!(tx.delete_table(index).unwrap());
+        let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
+        tx.open_table(meta).unwrap().insert("schema", 1).unwrap();
+        tx.commit().unwrap();
+        let r = db.begin_read().unwrap();
+        assert!(r.open_table(index).is_err(), "the old shape has no index");
+    }
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let bad = j.db().check_invariants().unwrap();
+    assert!(bad.is_empty(), "{bad:#?}");
+    let page = j
+        .dead_letter_page(DeadQuery {
+            filter: DeadFilter::endpoint("a"),
+            after: None,
+            limit: 10,
+            records: false,
+        })
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = page.entries.iter().map(|e| e.letter.seq).collect();
+    assert_eq!((seqs, page.next), (vec![1, 2, 3], None));
+    let r = j
+        .replay_matching(DeadFilter::endpoint("a"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(r.done, 3);
+    let p = j
+        .purge_matching(DeadFilter::endpoint("b"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(p.done, 3);
+    let bad = j.db().check_invariants().unwrap();
+    assert!(bad.is_empty(), "{bad:#?}");
+    j.close().await.unwrap();
+    drop(j);
+    // And a journal of a newer schema than this build's is still refused.
+    {
+        let db = ::redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
+        tx.open_table(meta).unwrap().insert("schema", 99).unwrap();
+        tx.commit().unwrap();
+    }
+    assert!(RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).is_err());
 }

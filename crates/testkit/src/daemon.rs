@@ -267,12 +267,23 @@ impl Daemon {
         }
     }
 
+    /// Every dead letter, oldest first (walking the pages).
     pub async fn dead_letters(&self) -> Vec<Value> {
-        let a = self.req("GET", "/v1/dead-letters", None).await;
-        a.json["dead_letters"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        let mut all = Vec::new();
+        let mut path = "/v1/dead-letters?limit=1000".to_string();
+        loop {
+            let a = self.req("GET", &path, None).await;
+            all.extend(
+                a.json["dead_letters"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            match a.json["next_cursor"].as_str() {
+                Some(c) => path = format!("/v1/dead-letters?limit=1000&cursor={c}"),
+                None => return all,
+            }
+        }
     }
 
     /// Waits until there are at least `n` dead letters; returns them.

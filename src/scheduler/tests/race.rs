@@ -91,6 +91,28 @@ impl Journal for HeldRead {
     fn dead_letters(&self, endpoint: Option<&str>) -> JFuture<'_, Vec<DeadLetter>> {
         self.inner.dead_letters(endpoint)
     }
+    fn dead_letter_page(
+        &self,
+        query: crate::store::DeadQuery,
+    ) -> JFuture<'_, crate::store::DeadPage> {
+        self.inner.dead_letter_page(query)
+    }
+    fn replay_matching(
+        &self,
+        filter: crate::core::dead_filter::DeadFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> JFuture<'_, crate::store::BulkDone> {
+        self.inner.replay_matching(filter, after, limit)
+    }
+    fn purge_matching(
+        &self,
+        filter: crate::core::dead_filter::DeadFilter,
+        after: Option<u64>,
+        limit: usize,
+    ) -> JFuture<'_, crate::store::BulkDone> {
+        self.inner.purge_matching(filter, after, limit)
+    }
     fn dead_letter(&self, event_id: &str) -> JFuture<'_, Option<(DeadLetter, StoredRecord)>> {
         self.inner.dead_letter(event_id)
     }

@@ -76,6 +76,8 @@ pub struct MemTables {
     progress: Tab<SeqKey, Bytes>,
     dead: Tab<String, Bytes>,
     dead_records: Tab<String, Bytes>,
+    /// `(endpoint, seq)` → event id of each dead letter.
+    dead_index: Tab<SeqKey, String>,
     attempts: Tab<SeqKey, Bytes>,
     idempotency: Tab<(String, String), Bytes>,
     channels: Tab<String, Bytes>,
@@ -89,6 +91,7 @@ macro_rules! each_table {
         $self.progress.$method();
         $self.dead.$method();
         $self.dead_records.$method();
+        $self.dead_index.$method();
         $self.attempts.$method();
         $self.idempotency.$method();
         $self.channels.$method();
@@ -217,6 +220,46 @@ impl ReadTables for MemTables {
     ) -> Result<Option<T>, StoreError> {
         Ok(get(&self.dead_records.map, &id.to_string(), f))
     }
+    fn dead_each_after(
+        &self,
+        after: Option<&str>,
+        mut f: impl FnMut(&str, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let start = match after {
+            Some(a) => Bound::Excluded(a.to_string()),
+            None => Bound::Unbounded,
+        };
+        for (k, v) in self.dead.map.range((start, Bound::Unbounded)) {
+            if !f(k, v)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+    fn dead_index_each(
+        &self,
+        ep: &str,
+        from: u64,
+        mut f: impl FnMut(u64, &str) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
+        for ((_, seq), id) in self.dead_index.map.range(range_of(ep, from)) {
+            if !f(*seq, id)? {
+                break;
+            }
+        }
+        Ok(true)
+    }
+    fn dead_index_all(
+        &self,
+        mut f: impl FnMut(&str, u64, &str) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        for ((ep, seq), id) in &self.dead_index.map {
+            if !f(ep, *seq, id)? {
+                break;
+            }
+        }
+        Ok(())
+    }
     fn dead_records_each(
         &self,
         f: impl FnMut(&str, &[u8]) -> Result<bool, StoreError>,
@@ -343,6 +386,13 @@ impl Tables for MemTables {
     }
     fn dead_record_remove(&mut self, id: &str) -> Result<bool, StoreError> {
         Ok(self.dead_records.take(&id.to_string()).is_some())
+    }
+    fn dead_index_put(&mut self, ep: &str, seq: u64, id: &str) -> Result<(), StoreError> {
+        self.dead_index.put(seq_key(ep, seq), id.to_string());
+        Ok(())
+    }
+    fn dead_index_remove(&mut self, ep: &str, seq: u64) -> Result<bool, StoreError> {
+        Ok(self.dead_index.take(&seq_key(ep, seq)).is_some())
     }
 
     fn attempt_put(&mut self, ep: &str, n: u64, value: &[u8]) -> Result<(), StoreError> {

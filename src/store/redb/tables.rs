@@ -8,7 +8,8 @@ use std::cell::OnceCell;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
 use super::{
-    ATTEMPTS, CHANNELS, DEAD, DEAD_RECORDS, ENDPOINTS, EVENTS, IDEMPOTENCY, META, PROGRESS,
+    ATTEMPTS, CHANNELS, DEAD, DEAD_INDEX, DEAD_RECORDS, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
+    PROGRESS,
 };
 use crate::store::StoreError;
 use crate::store::tables::{ReadTables, Tables};
@@ -110,6 +111,7 @@ fn all_seq(
 macro_rules! read_tables {
     ($ty:ty, $this:ident, meta: $meta:expr, endpoints: $endpoints:expr, events: $events:expr,
      progress: $progress:expr, dead: $dead:expr, dead_records: $dead_records:expr,
+     dead_index: $dead_index:expr,
      attempts: $attempts:expr, idempotency: $idempotency:expr, channels: $channels:expr) => {
         impl ReadTables for $ty {
             fn endpoint_get<T>(
@@ -190,6 +192,52 @@ macro_rules! read_tables {
             ) -> Result<Option<T>, StoreError> {
                 let $this = self;
                 get_id($dead_records, id, f)
+            }
+            fn dead_each_after(
+                &self,
+                after: Option<&str>,
+                mut f: impl FnMut(&str, &[u8]) -> Result<bool, StoreError>,
+            ) -> Result<(), StoreError> {
+                let $this = self;
+                let rows = match after {
+                    Some(a) => $dead
+                        .range::<&str>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+                    None => $dead.range::<&str>(..),
+                };
+                for row in rows.map_err(se)? {
+                    let (k, v) = row.map_err(se)?;
+                    if !f(k.value(), v.value())? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+            fn dead_index_each(
+                &self,
+                ep: &str,
+                from: u64,
+                mut f: impl FnMut(u64, &str) -> Result<bool, StoreError>,
+            ) -> Result<bool, StoreError> {
+                let $this = self;
+                let Some(index) = $dead_index else {
+                    return Ok(false);
+                };
+                each_seq(index, ep, from, false, |seq, id| {
+                    f(seq, std::str::from_utf8(id).unwrap_or_default())
+                })?;
+                Ok(true)
+            }
+            fn dead_index_all(
+                &self,
+                mut f: impl FnMut(&str, u64, &str) -> Result<bool, StoreError>,
+            ) -> Result<(), StoreError> {
+                let $this = self;
+                let Some(index) = $dead_index else {
+                    return Ok(());
+                };
+                all_seq(index, |ep, seq, id| {
+                    f(ep, seq, std::str::from_utf8(id).unwrap_or_default())
+                })
             }
             fn dead_records_each(
                 &self,
@@ -280,6 +328,7 @@ pub(crate) struct WriteTables<'t> {
     progress: Table<'t, BySeq, Bytes>,
     dead: Table<'t, ById, Bytes>,
     dead_records: Table<'t, ById, Bytes>,
+    dead_index: Table<'t, BySeq, Bytes>,
     attempts: Table<'t, BySeq, Bytes>,
     idempotency: Table<'t, ByKey, Bytes>,
     channels: Table<'t, ById, Bytes>,
@@ -294,6 +343,7 @@ impl<'t> WriteTables<'t> {
             progress: tx.open_table(PROGRESS).map_err(se)?,
             dead: tx.open_table(DEAD).map_err(se)?,
             dead_records: tx.open_table(DEAD_RECORDS).map_err(se)?,
+            dead_index: tx.open_table(DEAD_INDEX).map_err(se)?,
             attempts: tx.open_table(ATTEMPTS).map_err(se)?,
             idempotency: tx.open_table(IDEMPOTENCY).map_err(se)?,
             channels: tx.open_table(CHANNELS).map_err(se)?,
@@ -304,6 +354,7 @@ impl<'t> WriteTables<'t> {
 read_tables!(WriteTables<'_>, this,
     meta: &this.meta, endpoints: &this.endpoints, events: &this.events,
     progress: &this.progress, dead: &this.dead, dead_records: &this.dead_records,
+    dead_index: Some(&this.dead_index),
     attempts: &this.attempts, idempotency: &this.idempotency, channels: &this.channels);
 
 fn clear_seq(t: &mut Table<'_, BySeq, Bytes>, ep: &str) -> Result<(), StoreError> {
@@ -365,6 +416,15 @@ impl Tables for WriteTables<'_> {
     fn dead_record_remove(&mut self, id: &str) -> Result<bool, StoreError> {
         Ok(self.dead_records.remove(id).map_err(se)?.is_some())
     }
+    fn dead_index_put(&mut self, ep: &str, seq: u64, id: &str) -> Result<(), StoreError> {
+        self.dead_index
+            .insert((ep, seq), id.as_bytes())
+            .map_err(se)?;
+        Ok(())
+    }
+    fn dead_index_remove(&mut self, ep: &str, seq: u64) -> Result<bool, StoreError> {
+        Ok(self.dead_index.remove((ep, seq)).map_err(se)?.is_some())
+    }
 
     fn attempt_put(&mut self, ep: &str, n: u64, value: &[u8]) -> Result<(), StoreError> {
         self.attempts.insert((ep, n), value).map_err(se)?;
@@ -422,6 +482,8 @@ pub(crate) struct ReadView {
     progress: OnceCell<ReadOnlyTable<BySeq, Bytes>>,
     dead: OnceCell<ReadOnlyTable<ById, Bytes>>,
     dead_records: OnceCell<ReadOnlyTable<ById, Bytes>>,
+    /// `None` inside when the file has no index (first schema, opened read-only).
+    dead_index: OnceCell<Option<ReadOnlyTable<BySeq, Bytes>>>,
     attempts: OnceCell<ReadOnlyTable<BySeq, Bytes>>,
     idempotency: OnceCell<ReadOnlyTable<ByKey, Bytes>>,
     channels: OnceCell<ReadOnlyTable<ById, Bytes>>,
@@ -439,6 +501,22 @@ fn lazy<T>(
     Ok(cell.get_or_init(|| t))
 }
 
+/// [`lazy`] for a table a journal of an older schema may not have: `None` then.
+fn lazy_opt<T>(
+    cell: &OnceCell<Option<T>>,
+    open: impl FnOnce() -> Result<T, redb::TableError>,
+) -> Result<Option<&T>, StoreError> {
+    if let Some(t) = cell.get() {
+        return Ok(t.as_ref());
+    }
+    let t = match open() {
+        Ok(t) => Some(t),
+        Err(redb::TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(se(e)),
+    };
+    Ok(cell.get_or_init(|| t).as_ref())
+}
+
 impl ReadView {
     pub(crate) fn new(tx: ReadTransaction) -> Self {
         Self {
@@ -449,6 +527,7 @@ impl ReadView {
             progress: OnceCell::new(),
             dead: OnceCell::new(),
             dead_records: OnceCell::new(),
+            dead_index: OnceCell::new(),
             attempts: OnceCell::new(),
             idempotency: OnceCell::new(),
             channels: OnceCell::new(),
@@ -463,6 +542,7 @@ read_tables!(ReadView, this,
     progress: lazy(&this.progress, || this.tx.open_table(PROGRESS))?,
     dead: lazy(&this.dead, || this.tx.open_table(DEAD))?,
     dead_records: lazy(&this.dead_records, || this.tx.open_table(DEAD_RECORDS))?,
+    dead_index: lazy_opt(&this.dead_index, || this.tx.open_table(DEAD_INDEX))?,
     attempts: lazy(&this.attempts, || this.tx.open_table(ATTEMPTS))?,
     idempotency: lazy(&this.idempotency, || this.tx.open_table(IDEMPOTENCY))?,
     channels: lazy(&this.channels, || this.tx.open_table(CHANNELS))?);

@@ -21,13 +21,14 @@ use redb::Durability;
 
 use super::DbHandle;
 use super::tables::{WriteTables, se};
+use crate::core::dead_filter::DeadFilter;
 use crate::core::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, EndpointConfig, EndpointRecord,
 };
 use crate::store::rules::{Applied, Changes, Rules, idempotency};
 use crate::store::{
-    Clock, EnqueueOk, EnqueueReq, NoticeSink, ProgressOutcome, ProgressUpdate, StoreError,
-    system_clock,
+    BulkDone, Clock, EnqueueOk, EnqueueReq, NoticeSink, ProgressOutcome, ProgressUpdate,
+    StoreError, system_clock,
 };
 
 pub use crate::store::rules::RECORD_CORRUPT;
@@ -78,6 +79,20 @@ pub enum Op {
     Purge {
         event_id: String,
         reply: Reply<()>,
+    },
+    /// A bulk replay: one chunk of the matches, one commit.
+    ReplayMatching {
+        filter: DeadFilter,
+        after: Option<u64>,
+        limit: usize,
+        reply: Reply<BulkDone>,
+    },
+    /// A bulk purge: one chunk of the matches, one commit.
+    PurgeMatching {
+        filter: DeadFilter,
+        after: Option<u64>,
+        limit: usize,
+        reply: Reply<BulkDone>,
     },
     /// Creates or updates an ingress channel (its endpoint must exist).
     PutChannel {
@@ -198,6 +213,7 @@ enum Finished {
     Record(Reply<EndpointRecord>, Result<EndpointRecord, StoreError>),
     Unit(Reply<()>, Result<(), StoreError>),
     Replay(Reply<(String, u64)>, Result<(String, u64), StoreError>),
+    Bulk(Reply<BulkDone>, Result<BulkDone, StoreError>),
     Channel(
         Reply<(ChannelRecord, bool)>,
         Result<(ChannelRecord, bool), StoreError>,
@@ -214,6 +230,7 @@ impl Finished {
             Finished::Record(r, v) => r.send(v).map_err(drop),
             Finished::Unit(r, v) => r.send(v).map_err(drop),
             Finished::Replay(r, v) => r.send(v).map_err(drop),
+            Finished::Bulk(r, v) => r.send(v).map_err(drop),
             Finished::Channel(r, v) => r.send(v).map_err(drop),
         };
     }
@@ -226,6 +243,7 @@ impl Finished {
             Finished::Record(r, _) => r.send(Err(e)).map_err(drop),
             Finished::Unit(r, _) => r.send(Err(e)).map_err(drop),
             Finished::Replay(r, _) => r.send(Err(e)).map_err(drop),
+            Finished::Bulk(r, _) => r.send(Err(e)).map_err(drop),
             Finished::Channel(r, _) => r.send(Err(e)).map_err(drop),
         };
     }
@@ -497,6 +515,24 @@ impl WriterState {
                 let r = rules.purge(t, event_id);
                 b.settle(reply, r, Finished::Unit)
             }
+            Op::ReplayMatching {
+                filter,
+                after,
+                limit,
+                reply,
+            } => {
+                let r = rules.replay_matching(t, &filter, after, limit, &mut b.changes);
+                b.settle(reply, r, Finished::Bulk)
+            }
+            Op::PurgeMatching {
+                filter,
+                after,
+                limit,
+                reply,
+            } => {
+                let r = rules.purge_matching(t, &filter, after, limit);
+                b.settle(reply, r, Finished::Bulk)
+            }
             Op::PutChannel { id, config, reply } => {
                 let r = rules.put_channel(t, id, config, now);
                 b.settle(reply, r, Finished::Channel)
@@ -534,6 +570,9 @@ fn fail_ops(ops: Vec<Op>, e: &StoreError) {
             Op::LogAttempt { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::Replay { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::Purge { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
+            Op::ReplayMatching { reply, .. } | Op::PurgeMatching { reply, .. } => {
+                reply.send(Err(e.clone())).map_err(drop)
+            }
             Op::PutChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::DeleteChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::Sync(reply) | Op::Stop(reply) => reply.send(Err(e.clone())).map_err(drop),

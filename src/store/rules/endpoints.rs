@@ -142,8 +142,7 @@ impl Rules {
                 progress,
                 dead_at_ms: now,
             };
-            t.dead_put(&dl.event_id, encode(&dl).as_slice())?;
-            t.dead_record_put(&dl.event_id, bytes.as_slice())?;
+            super::dead_letters::put_dead(t, &dl, bytes.as_slice())?;
             metrics::counter!(crate::telemetry::DEAD_LETTERS, crate::telemetry::REASON => "ENDPOINT_DELETED")
                 .increment(1);
         }

@@ -62,8 +62,7 @@ impl Rules {
                         progress: u.progress.clone(),
                         dead_at_ms: now,
                     };
-                    t.dead_put(&dl.event_id, encode(&dl).as_slice())?;
-                    t.dead_record_put(&dl.event_id, bytes.as_slice())?;
+                    super::dead_letters::put_dead(t, &dl, bytes.as_slice())?;
                     if let Some(rec) = self.endpoints.get_mut(ep) {
                         rec.pending = rec.pending.saturating_sub(1);
                     }

@@ -88,6 +88,7 @@ use crate::core::model::{
 use crate::core::record::{self, EventMeta, Record};
 
 pub use rules::RECORD_CORRUPT;
+pub use rules::dead_letters::REPLAY_CHUNK_BYTES;
 pub use rules::endpoints::ENDPOINT_DELETED;
 
 /// Bumped when a stored shape changes incompatibly.

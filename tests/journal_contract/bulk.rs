@@ -285,3 +285,42 @@ pub async fn purge_matching_removes_exactly_the_matches(open: Open) {
     assert!(h.j.dead_letters(Some("b")).await.unwrap().is_empty());
     h.done().await;
 }
+
+/// A bulk replay commit moves at most `REPLAY_CHUNK_BYTES` of records back (they travel to the
+/// scheduler with its notices): past it, it stops and says where to go on; nothing is lost.
+pub async fn replay_matching_is_bounded_by_size(open: Open) {
+    use courier::store::REPLAY_CHUNK_BYTES;
+    let h = H::open(open);
+    h.put("a").await;
+    let big = "x".repeat(REPLAY_CHUNK_BYTES / 2 + 1);
+    for _ in 0..5 {
+        h.send("a", &big).await;
+    }
+    kill_all(&h, "a", MRE).await;
+    h.notices();
+    let all = DeadFilter::endpoint("a");
+    let first = h.j.replay_matching(all.clone(), None, 1000).await.unwrap();
+    assert_eq!(
+        (first.done, first.next),
+        (2, Some(2)),
+        "two halves fill a commit"
+    );
+    let mut done = first.done;
+    let mut after = first.next;
+    while let Some(a) = after {
+        let more =
+            h.j.replay_matching(all.clone(), Some(a), 1000)
+                .await
+                .unwrap();
+        assert!(more.done <= 2);
+        done += more.done;
+        after = more.next;
+    }
+    assert_eq!(done, 5);
+    assert_eq!(
+        h.seqs("a").await,
+        [1, 2, 3, 4, 5],
+        "every one is back, in order"
+    );
+    h.done().await;
+}

@@ -233,7 +233,8 @@ macro_rules! contract {
             outside_attempts_connected_at_and_last_error,
             dead_letter_pages_walk_everything_once,
             replay_matching_goes_back_in_order,
-            purge_matching_removes_exactly_the_matches
+            purge_matching_removes_exactly_the_matches,
+            replay_matching_is_bounded_by_size
         ]);
     };
     (@cases $backend:ident, $open:expr, [$($case:ident),* $(,)?]) => {

@@ -212,6 +212,11 @@ fn matches(
     Ok((found, next))
 }
 
+/// How many bytes of records one bulk replay commit moves back at most (past it the commit
+/// ends early and says where to go on): every replayed record is handed to the scheduler with
+/// the commit's notices, so this bounds that memory whatever the events' sizes.
+pub const REPLAY_CHUNK_BYTES: usize = 16 << 20;
+
 /// The dead-letter reason of an event whose stored record failed its check.
 pub const RECORD_CORRUPT: &str = "RECORD_CORRUPT";
 
@@ -265,7 +270,7 @@ impl Rules {
             Some(Err(e)) => return Ok(Err(e)),
             None => return Ok(Err(StoreError::DeadLetterNotFound(event_id.to_string()))),
         };
-        self.replay_letter(t, dl, ch)
+        Ok(self.replay_letter(t, dl, ch)?.map(|(ep, seq, _)| (ep, seq)))
     }
 
     /// Replays the dead letters `filter` selects after seq `after` (see
@@ -289,10 +294,22 @@ impl Rules {
             next,
             ..BulkDone::default()
         };
-        for dl in found {
+        let mut bytes = 0usize;
+        let count = found.len();
+        for (i, dl) in found.into_iter().enumerate() {
+            let seq = dl.seq;
             match self.replay_letter(t, dl, ch)? {
-                Ok(_) => done.done += 1,
+                Ok((_, _, size)) => {
+                    done.done += 1;
+                    bytes = bytes.saturating_add(size);
+                }
                 Err(_) => done.skipped += 1,
+            }
+            // The replayed records travel to the scheduler with the commit: bound them by
+            // size too, and let the caller go on after this one.
+            if bytes >= REPLAY_CHUNK_BYTES && i + 1 < count {
+                done.next = Some(seq);
+                break;
             }
         }
         Ok(Ok(done))
@@ -323,13 +340,14 @@ impl Rules {
         Ok(Ok(done))
     }
 
-    /// [`Rules::replay`] of a dead letter already read.
+    /// [`Rules::replay`] of a dead letter already read; answers its endpoint, seq and the size
+    /// of its record.
     fn replay_letter(
         &mut self,
         t: &mut impl Tables,
         dl: DeadLetter,
         ch: &mut Changes,
-    ) -> Applied<(String, u64)> {
+    ) -> Applied<(String, u64, usize)> {
         let event_id = dl.event_id.as_str();
         let ep = dl.endpoint.as_str();
         if !self.endpoints.contains_key(ep) {
@@ -367,7 +385,7 @@ impl Rules {
                 progress,
             },
         });
-        Ok(Ok((dl.endpoint, dl.seq)))
+        Ok(Ok((dl.endpoint, dl.seq, bytes.len())))
     }
 
     /// Removes a dead letter and its record for good.

@@ -2,7 +2,7 @@
 //! step every request passes before routing (where admin authentication will go), the request
 //! log line, and the router. The handlers live one file per resource: [`endpoints`],
 //! [`events`] (with the NDJSON [`batch`]), [`dead_letters`], [`channels`], [`admin`]
-//! (livez/readyz/metrics); [`http`] has the response and request helpers and [`views`] turns
+//! (livez/readyz/metrics), [`status`] (the one-screen summary); [`http`] has the response and request helpers and [`views`] turns
 //! records into the JSON shapes of [`crate::views`].
 
 pub mod admin;
@@ -12,9 +12,11 @@ pub mod dead_letters;
 pub mod endpoints;
 pub mod events;
 pub mod http;
+pub mod status;
 pub mod views;
 
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ::http::{Method, Request, StatusCode};
@@ -44,6 +46,13 @@ pub struct AppState {
     /// Ingress channels and their rate-limit buckets (the ingress reads them; PUT and DELETE
     /// here update them).
     pub channels: Arc<Channels>,
+    /// What only a running daemon knows (uptime, intake and delivery rates); `None` when the
+    /// router is served without one (offline inspection), and the routes say so.
+    pub activity: Option<Arc<crate::telemetry::Activity>>,
+    /// Endpoints with series of their own in `/metrics`; the rest are summed under `_other`.
+    pub metrics_max_endpoints: usize,
+    /// The journal's file (its size is in `/v1/status`), when it is one.
+    pub journal_file: Option<PathBuf>,
 }
 
 /// Entry point for every request: the [`before`] step, the route, the log line. A body the
@@ -78,8 +87,12 @@ async fn route(state: &AppState, req: &mut Request<Body>) -> Result<Resp, ApiErr
     let m = req.method().clone();
     match segs.as_slice() {
         ["livez"] => Ok(admin::livez()),
-        ["readyz"] => Ok(admin::readyz(state)),
-        ["metrics"] => Ok(admin::metrics(state)),
+        ["readyz"] => Ok(admin::readyz(state).await),
+        ["metrics"] => Ok(admin::metrics(state).await),
+        ["v1", "status"] => match m {
+            Method::GET => status::status(state).await,
+            _ => Err(method_not_allowed("GET")),
+        },
         ["v1", "endpoints"] => match m {
             Method::GET => endpoints::list(state).await,
             _ => Err(method_not_allowed("GET")),

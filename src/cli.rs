@@ -1,5 +1,5 @@
-//! Client side of the `courier` command line: the `endpoint`, `send`, `channel` and `dlq`
-//! subcommands, which talk to a running daemon over its Unix socket through
+//! Client side of the `courier` command line: the `endpoint`, `send`, `channel`, `dlq` and
+//! `status` subcommands, which talk to a running daemon over its Unix socket through
 //! [`crate::client`] and render its answers as tables, `key: value` lines ([`render`]) or
 //! (`--json`) pretty JSON. This module owns the shared options, the dispatch, and the mapping
 //! of failures to exit codes: 0 success, 1 the daemon refused or answered badly, 2 bad local
@@ -11,6 +11,7 @@ mod endpoint;
 mod input;
 pub mod render;
 mod send;
+mod status;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -151,6 +152,11 @@ pub async fn endpoint(opts: &ClientOpts, cmd: EndpointCmd) -> i32 {
 /// Runs a `dlq` subcommand; returns the process exit code.
 pub async fn dlq(opts: &ClientOpts, cmd: DlqCmd) -> i32 {
     finish(dlq::run(opts, cmd).await)
+}
+
+/// Runs `status`; returns the process exit code.
+pub async fn status(opts: &ClientOpts) -> i32 {
+    finish(status::run(opts).await)
 }
 
 /// Runs `send`; returns the process exit code.

@@ -267,6 +267,12 @@ pub const CATALOG: &[CodeInfo] = &[
         "a storage read failed unexpectedly",
         "retry; if it persists report it with the daemon's log",
     ),
+    api(
+        "BACKLOG_FULL",
+        429,
+        "the endpoint holds as many undelivered events as its backlog limit allows (--max-backlog); nothing was accepted or dropped",
+        "let the endpoint drain (courier endpoint show ID: is it down or paused?), or raise --max-backlog; send the event again later",
+    ),
     // ---- the ingress ----
     ingress(
         "RATE_LIMITED",

@@ -76,6 +76,28 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `courier=debug` [default: info].
     #[arg(long, env = "COURIER_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Endpoints with series of their own in /metrics; the rest are summed under
+    /// endpoint="_other" [default: 1000].
+    #[arg(
+        long,
+        env = "COURIER_METRICS_MAX_ENDPOINTS",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub metrics_max_endpoints: Option<String>,
+    /// Most undelivered events per endpoint; intake past it answers 429 BACKLOG_FULL
+    /// [default: 1000000].
+    #[arg(
+        long,
+        env = "COURIER_MAX_BACKLOG",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub max_backlog: Option<String>,
+    /// Endpoint that receives Courier's own operator events (endpoint.down,
+    /// endpoint.recovered, event.dead_lettered, endpoint.backlog_full) [default: none].
+    #[arg(long, env = "COURIER_OPERATOR_ENDPOINT", value_name = "ID")]
+    pub operator_endpoint: Option<String>,
 }
 
 /// The config file's keys (all optional).
@@ -93,6 +115,9 @@ pub struct FileConfig {
     pub retry_after_max: Option<String>,
     pub cache_mib: Option<usize>,
     pub log: Option<String>,
+    pub metrics_max_endpoints: Option<usize>,
+    pub max_backlog: Option<u64>,
+    pub operator_endpoint: Option<String>,
 }
 
 /// The resolved, validated configuration.
@@ -112,6 +137,12 @@ pub struct Config {
     /// Journal page cache in bytes.
     pub cache_bytes: usize,
     pub log: String,
+    /// Endpoints with series of their own in `/metrics`.
+    pub metrics_max_endpoints: usize,
+    /// Most pending events per endpoint.
+    pub max_backlog: u64,
+    /// Where operator events go.
+    pub operator_endpoint: Option<String>,
 }
 
 impl Default for Config {
@@ -128,6 +159,9 @@ impl Default for Config {
             retry_after_max: Duration::from_secs(300),
             cache_bytes: crate::store::redb::DEFAULT_CACHE_BYTES,
             log: "info".into(),
+            metrics_max_endpoints: 1000,
+            max_backlog: crate::store::DEFAULT_MAX_BACKLOG,
+            operator_endpoint: None,
         }
     }
 }
@@ -181,6 +215,36 @@ impl Config {
                 "cache_mib: {cache_mib} is outside 1..=65536"
             )));
         }
+        let metrics_max_endpoints = number(
+            "metrics_max_endpoints",
+            args.metrics_max_endpoints.as_deref(),
+        )?
+        .or(file.metrics_max_endpoints)
+        .unwrap_or(d.metrics_max_endpoints);
+        if metrics_max_endpoints > 1_000_000 {
+            return Err(ConfigError(format!(
+                "metrics_max_endpoints: {metrics_max_endpoints} is outside 0..=1000000"
+            )));
+        }
+        let max_backlog = number("max_backlog", args.max_backlog.as_deref())?
+            .map(|n| n as u64)
+            .or(file.max_backlog)
+            .unwrap_or(d.max_backlog);
+        if max_backlog == 0 {
+            return Err(ConfigError("max_backlog: must be at least 1".into()));
+        }
+        let operator_endpoint = args
+            .operator_endpoint
+            .clone()
+            .or(file.operator_endpoint)
+            .filter(|s| !s.is_empty());
+        if let Some(id) = &operator_endpoint
+            && !crate::core::endpoint::valid_endpoint_id(id)
+        {
+            return Err(ConfigError(format!(
+                "operator_endpoint: {id:?} is not an endpoint id (1-64 of A-Z a-z 0-9 _ . -)"
+            )));
+        }
         let ca_file = args.ca_file.clone().or(file.ca_file);
         if let Some(p) = &ca_file
             && !p.is_file()
@@ -230,6 +294,9 @@ impl Config {
             )?,
             cache_bytes: cache_mib << 20,
             log: args.log.clone().or(file.log).unwrap_or(d.log),
+            metrics_max_endpoints,
+            max_backlog,
+            operator_endpoint,
         })
     }
 }
@@ -375,5 +442,54 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.cache_bytes, 8 << 20);
+    }
+
+    #[test]
+    fn observability_settings_are_read_and_checked() {
+        let merge = |args: ServeArgs, file: &str| Config::merge(&args, parse_file(file).unwrap());
+        let c = merge(ServeArgs::default(), "").unwrap();
+        assert_eq!(c.metrics_max_endpoints, 1000);
+        assert_eq!(c.max_backlog, 1_000_000);
+        assert_eq!(c.operator_endpoint, None);
+        let c = merge(
+            ServeArgs {
+                max_backlog: Some("5".into()),
+                ..Default::default()
+            },
+            "metrics_max_endpoints = 2\nmax_backlog = 9\noperator_endpoint = \"ops\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.metrics_max_endpoints, c.max_backlog),
+            (2, 5),
+            "the flag wins over the file"
+        );
+        assert_eq!(c.operator_endpoint.as_deref(), Some("ops"));
+        for (args, name) in [
+            (
+                ServeArgs {
+                    max_backlog: Some("0".into()),
+                    ..Default::default()
+                },
+                "max_backlog",
+            ),
+            (
+                ServeArgs {
+                    metrics_max_endpoints: Some("-1".into()),
+                    ..Default::default()
+                },
+                "metrics_max_endpoints",
+            ),
+            (
+                ServeArgs {
+                    operator_endpoint: Some("no spaces".into()),
+                    ..Default::default()
+                },
+                "operator_endpoint",
+            ),
+        ] {
+            let e = merge(args, "").unwrap_err();
+            assert!(e.0.contains(name), "{e}");
+        }
     }
 }

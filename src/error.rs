@@ -127,6 +127,11 @@ impl From<crate::store::StoreError> for ApiError {
                 format!("endpoint {id:?} still has {backlog} undelivered events"),
             )
             .hint("wait for the backlog to drain, or DELETE with ?force=true to dead-letter them (reason ENDPOINT_DELETED)"),
+            E::BacklogFull { id, limit } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "BACKLOG_FULL",
+                format!("endpoint {id:?} holds {limit} undelivered events, its limit; nothing was accepted"),
+            ),
             E::DiskFull => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "STORAGE_FULL",

@@ -21,6 +21,7 @@ pub mod destination;
 pub mod error;
 pub mod ingress;
 pub mod intake;
+pub mod operator;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;

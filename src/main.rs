@@ -47,6 +47,11 @@ enum Command {
         #[command(subcommand)]
         cmd: DlqCmd,
     },
+    /// The daemon on one screen: uptime, rates, backlog, endpoints by state, dead letters.
+    Status {
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
         Command::Send { opts, args } => client(|rt| rt.block_on(cli::send(&opts, args))),
         Command::Dlq { opts, cmd } => client(|rt| rt.block_on(cli::dlq(&opts, cmd))),
         Command::Channel { opts, cmd } => client(|rt| rt.block_on(cli::channel(&opts, cmd))),
+        Command::Status { opts } => client(|rt| rt.block_on(cli::status(&opts))),
     }
 }
 

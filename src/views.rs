@@ -208,6 +208,50 @@ pub struct ErrorDetail {
     pub hint: Option<String>,
 }
 
+/// `GET /v1/status` (`courier status`): the daemon on one screen. The runtime figures
+/// (`uptime_secs`, the rates) are `null` when the answer was made without a running daemon
+/// (`"running": false`, offline inspection).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub version: String,
+    /// Whether a running daemon answered (its scheduler's view), or the journal alone.
+    pub running: bool,
+    pub uptime_secs: Option<u64>,
+    /// Events accepted per second over the last `rate_window_secs`.
+    pub intake_per_sec: Option<f64>,
+    /// Events delivered (2xx) per second over the last `rate_window_secs`.
+    pub delivery_per_sec: Option<f64>,
+    pub rate_window_secs: u64,
+    /// Events accepted and neither delivered nor dead-lettered, all endpoints.
+    pub backlog: u64,
+    pub endpoints: EndpointCounts,
+    pub dead_letters: u64,
+    /// The oldest waiting event of all endpoints.
+    pub oldest_waiting: Option<OldestWaiting>,
+    /// Size of the journal file, in bytes.
+    pub journal_bytes: Option<u64>,
+    /// `ok`, or the code of why the journal cannot commit (`STORAGE_FULL`, `STORAGE_UNAVAILABLE`).
+    pub storage: String,
+}
+
+/// Endpoints by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointCounts {
+    pub total: u64,
+    pub active: u64,
+    pub paused: u64,
+    pub down: u64,
+}
+
+/// Where the oldest waiting event is, and since when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OldestWaiting {
+    pub endpoint: String,
+    /// RFC 3339, UTC.
+    pub enqueued_at: String,
+    pub age_secs: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

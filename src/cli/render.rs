@@ -3,6 +3,9 @@
 
 use std::fmt::Write as _;
 
+mod status;
+pub use status::render_status;
+
 use crate::client::ApiError;
 use crate::views::{
     Accepted, AttemptView, ChannelView, DeadLetterDetail, DeadLetterView, EndpointView, ErrorView,

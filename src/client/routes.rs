@@ -11,6 +11,7 @@ use super::{ApiError, Client, Error, RawAnswer, paths};
 use crate::views::{
     Accepted, AttemptList, BatchAccepted, ChannelList, ChannelUpdate, ChannelView,
     DeadLetterDetail, DeadLetterList, EndpointList, EndpointUpdate, EndpointView, Replayed,
+    StatusView,
 };
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -254,5 +255,10 @@ impl Client {
             .checked(Method::GET, "/metrics", &[], Bytes::new())
             .await?;
         Ok(String::from_utf8_lossy(&a.body).into_owned())
+    }
+
+    /// `GET /v1/status`: the daemon on one screen.
+    pub async fn status(&mut self) -> Result<StatusView, Error> {
+        self.get("/v1/status").await
     }
 }

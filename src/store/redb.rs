@@ -13,8 +13,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::rules::read;
 use super::{
-    Clock, JFuture, Journal, Loaded, NoticeSink, ProgressUpdate, SCHEMA_VERSION, StoreError,
-    StoredRecord, invariants, system_clock,
+    Clock, CommitHealth, HealthFlag, JFuture, Journal, Limits, Loaded, NoticeSink, ProgressUpdate,
+    SCHEMA_VERSION, StoreError, StoredRecord, invariants, system_clock,
 };
 use crate::core::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
@@ -59,6 +59,8 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 pub struct RedbJournal {
     db: DbHandle,
     writer: Writer,
+    /// What the writer's last commit found.
+    health: Arc<HealthFlag>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -93,10 +95,35 @@ impl RedbJournal {
         notify: NoticeSink,
         clock: Clock,
     ) -> Result<Self, StoreError> {
-        let (writer, thread) = Writer::spawn_with_clock(db.clone(), notify, clock)?;
+        Self::start_with(db, notify, clock, Limits::default())
+    }
+
+    /// [`RedbJournal::open`] enforcing `limits` (the daemon's).
+    pub fn open_with_limits(
+        path: &Path,
+        cache_bytes: usize,
+        notify: NoticeSink,
+        limits: Limits,
+    ) -> Result<Self, StoreError> {
+        let db = DbHandle::open_with_cache(path, cache_bytes)?;
+        Self::start_with(db, notify, system_clock(), limits)
+    }
+
+    /// Starts the writer on an open database, reading the time from `clock`, enforcing
+    /// `limits`.
+    pub fn start_with(
+        db: DbHandle,
+        notify: NoticeSink,
+        clock: Clock,
+        limits: Limits,
+    ) -> Result<Self, StoreError> {
+        let health = Arc::new(HealthFlag::default());
+        let (writer, thread) =
+            Writer::spawn_with(db.clone(), notify, clock, limits, health.clone())?;
         Ok(Self {
             db,
             writer,
+            health,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -187,6 +214,10 @@ impl Journal for RedbJournal {
 
     fn sync(&self) -> JFuture<'_, ()> {
         Box::pin(self.writer.call(Op::Sync))
+    }
+
+    fn commit_health(&self) -> CommitHealth {
+        self.health.get()
     }
 
     fn close(&self) -> JFuture<'_, ()> {

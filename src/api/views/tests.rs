@@ -150,6 +150,7 @@ fn endpoint_views_are_unchanged() {
         backlog: 7,
         in_flight: 2,
         last_error: Some(error_info()),
+        oldest_event_ms: None,
     };
     let quiet = RuntimeView {
         last_error: None,

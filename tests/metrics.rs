@@ -288,3 +288,34 @@ async fn the_backlog_limit_refuses_intake_until_the_endpoint_drains() {
         .await;
     d.send("full", "{}").await;
 }
+
+#[tokio::test]
+async fn the_oldest_age_survives_a_restart_with_nothing_loaded() {
+    let r = Receiver::start(ReceiverConfig::plain()).await.unwrap();
+    let mut d = Daemon::start(&["--allow-http"]).await;
+    d.put_endpoint("held", json!({"url": r.url("/h")})).await;
+    d.req("POST", "/v1/endpoints/held/pause", None).await;
+    d.send("held", "{}").await;
+    d.send("held", "{}").await;
+    assert_eq!(d.terminate(), Some(0), "{}", d.log());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    d.spawn().await;
+    // Paused since before the restart: its events are in the journal only.
+    let m = metrics(&d).await;
+    assert_eq!(
+        sample(&m, "courier_endpoint_backlog{endpoint=\"held\"}"),
+        Some(2.0),
+        "{m}"
+    );
+    let age = sample(
+        &m,
+        "courier_endpoint_oldest_event_age_seconds{endpoint=\"held\"}",
+    )
+    .unwrap();
+    assert!(age >= 1.0, "{age}\n{m}");
+    let (code, out, _) = d.cli(&["status", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["oldest_waiting"]["endpoint"], "held", "{v}");
+    assert!(v["oldest_waiting"]["age_secs"].as_u64().unwrap() >= 1);
+}

@@ -22,9 +22,9 @@ impl Rules {
         now: u64,
         ch: &mut Changes,
     ) -> Applied<EnqueueOk> {
-        if !self.endpoints.contains_key(&req.endpoint) {
+        let Some(pending) = self.endpoints.get(&req.endpoint).map(|r| r.pending) else {
             return Ok(Err(StoreError::EndpointNotFound(req.endpoint)));
-        }
+        };
         if let Some(hit) = remembered(t, &req, now)? {
             if !req.fingerprint.is_some_and(|f| hit.matches(&f)) {
                 return Ok(Err(StoreError::IdempotencyMismatch {
@@ -38,7 +38,7 @@ impl Rules {
                 duplicate: true,
             }));
         }
-        if let Some(e) = self.over_limit(&req.endpoint, 1, ch) {
+        if let Some(e) = self.over_limit(&req.endpoint, pending, 1, ch) {
             return Ok(Err(e));
         }
         let ep = req.endpoint.as_str();
@@ -103,7 +103,8 @@ impl Rules {
         let mut wanted: Vec<(&str, u64)> = per_endpoint.into_iter().collect();
         wanted.sort_unstable();
         for (ep, n) in wanted {
-            if let Some(e) = self.over_limit(ep, n, ch) {
+            let pending = self.endpoints.get(ep).map_or(0, |r| r.pending);
+            if let Some(e) = self.over_limit(ep, pending, n, ch) {
                 return Ok(Err(e));
             }
         }
@@ -116,11 +117,16 @@ impl Rules {
         Ok(Ok(out))
     }
 
-    /// Whether `n` more events would take `endpoint` past the backlog limit: the refusal (and,
-    /// the first time since the endpoint was last below it, the notice). Accepting below the
-    /// limit ends the crossing.
-    fn over_limit(&mut self, endpoint: &str, n: u64, ch: &mut Changes) -> Option<StoreError> {
-        let pending = self.endpoints.get(endpoint).map_or(0, |r| r.pending);
+    /// Whether `n` more events would take `endpoint` (holding `pending`) past the backlog
+    /// limit: the refusal (and, the first time since the endpoint was last below it, the
+    /// notice). Accepting below the limit ends the crossing.
+    fn over_limit(
+        &mut self,
+        endpoint: &str,
+        pending: u64,
+        n: u64,
+        ch: &mut Changes,
+    ) -> Option<StoreError> {
         let limit = self.limits.max_backlog;
         if pending.saturating_add(n) <= limit {
             if !self.full.is_empty() {

@@ -309,8 +309,8 @@ async fn run(args: Args) -> Result<(), String> {
                         .and_then(|v| v.trim().parse::<f64>().ok())
                 };
                 if let (Some(n), Some(secs)) = (
-                    get("courier_writer_commit_seconds_count"),
-                    get("courier_writer_commit_seconds_sum"),
+                    get("courier_commit_duration_seconds_count"),
+                    get("courier_commit_duration_seconds_sum"),
                 ) {
                     let per_commit = total.accepted as f64 / n.max(1.0);
                     println!(

@@ -2,8 +2,8 @@
 //! shared state, the step every request passes before routing (admin access: [`auth`]), the
 //! request log line, and the router. The handlers live one file per resource: [`endpoints`],
 //! [`events`] (with the NDJSON [`batch`]), [`dead_letters`], [`channels`], [`errors`] (the
-//! error catalogue), [`admin`]
-//! (livez/readyz/metrics); [`http`] has the response and request helpers and [`views`] turns
+//! error catalogue), [`admin`] (livez/readyz/metrics), [`status`] (the one-screen summary);
+//! [`http`] has the response and request helpers and [`views`] turns
 //! records into the JSON shapes of [`crate::views`].
 
 pub mod admin;
@@ -15,9 +15,11 @@ pub mod endpoints;
 pub mod errors;
 pub mod events;
 pub mod http;
+pub mod status;
 pub mod views;
 
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ::http::{Method, Request, StatusCode};
@@ -50,6 +52,13 @@ pub struct AppState {
     pub channels: Arc<Channels>,
     /// Who may use the TCP listener (admin tokens, or `--listen-insecure`).
     pub gate: AdminGate,
+    /// What only a running daemon knows (uptime, intake and delivery rates); `None` when the
+    /// router is served without one (offline inspection), and the routes say so.
+    pub activity: Option<Arc<crate::telemetry::Activity>>,
+    /// Endpoints with series of their own in `/metrics`; the rest are summed under `_other`.
+    pub metrics_max_endpoints: usize,
+    /// The journal's file (its size is in `/v1/status`), when it is one.
+    pub journal_file: Option<PathBuf>,
 }
 
 /// Entry point for every request that came `via` a listener: the [`before`] step, the route,
@@ -98,8 +107,12 @@ async fn route(state: &AppState, req: &mut Request<Body>) -> Result<Resp, ApiErr
     let m = req.method().clone();
     match segs.as_slice() {
         ["livez"] => Ok(admin::livez()),
-        ["readyz"] => Ok(admin::readyz(state)),
-        ["metrics"] => Ok(admin::metrics(state)),
+        ["readyz"] => Ok(admin::readyz(state).await),
+        ["metrics"] => Ok(admin::metrics(state).await),
+        ["v1", "status"] => match m {
+            Method::GET => status::status(state).await,
+            _ => Err(method_not_allowed("GET")),
+        },
         ["v1", "endpoints"] => match m {
             Method::GET => endpoints::list(state).await,
             _ => Err(method_not_allowed("GET")),

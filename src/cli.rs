@@ -1,9 +1,10 @@
-//! Client side of the `courier` command line: the `endpoint`, `send`, `channel` and `dlq`
-//! subcommands (and `explain`, which needs no daemon), which talk to a running daemon over its
-//! Unix socket (or its TCP admin API, `--url` with a token) through [`crate::client`] — or,
-//! given `--data-dir` while the daemon is stopped, to the read-only API of [`crate::offline`] —
-//! and render its answers as tables, `key: value` lines ([`render`]) or (`--json`) pretty JSON.
-//! This module owns the shared options, the choice of transport, the dispatch, and the mapping
+//! Client side of the `courier` command line: the `endpoint`, `send`, `channel`, `dlq` and
+//! `status` subcommands (and `explain`, which needs no daemon), which talk to a running daemon
+//! over its Unix socket (or its TCP admin API, `--url` with a token) through [`crate::client`]
+//! — or, given `--data-dir` while the daemon is stopped, to the read-only API of
+//! [`crate::offline`] — and render its answers as tables, `key: value` lines ([`render`]) or
+//! (`--json`) pretty JSON. This module owns the shared options, the choice of transport, the
+//! dispatch, and the mapping
 //! of failures to exit codes: 0 success, 1 the daemon refused or answered badly, 2 bad local
 //! input, 69 daemon unreachable. Each command group has a file of its own.
 
@@ -14,6 +15,7 @@ pub mod explain;
 mod input;
 pub mod render;
 mod send;
+mod status;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -289,6 +291,14 @@ pub async fn endpoint(opts: &ClientOpts, cmd: EndpointCmd) -> i32 {
 pub async fn dlq(opts: &ClientOpts, cmd: DlqCmd) -> i32 {
     match opts.resolve().await {
         Ok(opts) => finish(dlq::run(&opts, cmd).await),
+        Err(f) => finish(Err(f)),
+    }
+}
+
+/// Runs `status`; returns the process exit code.
+pub async fn status(opts: &ClientOpts) -> i32 {
+    match opts.resolve().await {
+        Ok(opts) => finish(status::run(&opts).await),
         Err(f) => finish(Err(f)),
     }
 }

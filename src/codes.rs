@@ -337,6 +337,12 @@ pub const CATALOG: &[CodeInfo] = &[
         "bulk replay and purge of dead letters act on one endpoint at a time, so the endpoint filter is required",
         "name the endpoint: ?endpoint=ID (purge) or {\"endpoint\": \"ID\"} (replay); courier dlq replay|purge --endpoint ID",
     ),
+    api(
+        "BACKLOG_FULL",
+        429,
+        "the endpoint holds as many undelivered events as its backlog limit allows (--max-backlog); nothing was accepted or dropped",
+        "let the endpoint drain (courier endpoint show ID: is it down or paused?), or raise --max-backlog; send the event again later",
+    ),
     // ---- the ingress ----
     ingress(
         "RATE_LIMITED",

@@ -93,6 +93,28 @@ pub struct ServeArgs {
     /// would show it in the process list).
     #[arg(skip)]
     pub admin_token: Option<Secret>,
+    /// Endpoints with series of their own in /metrics; the rest are summed under
+    /// endpoint="_other" [default: 1000].
+    #[arg(
+        long,
+        env = "COURIER_METRICS_MAX_ENDPOINTS",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub metrics_max_endpoints: Option<String>,
+    /// Most undelivered events per endpoint; intake past it answers 429 BACKLOG_FULL
+    /// [default: 1000000].
+    #[arg(
+        long,
+        env = "COURIER_MAX_BACKLOG",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    pub max_backlog: Option<String>,
+    /// Endpoint that receives Courier's own operator events (endpoint.down,
+    /// endpoint.recovered, event.dead_lettered, endpoint.backlog_full) [default: none].
+    #[arg(long, env = "COURIER_OPERATOR_ENDPOINT", value_name = "ID")]
+    pub operator_endpoint: Option<String>,
 }
 
 /// The config file's keys (all optional).
@@ -112,6 +134,9 @@ pub struct FileConfig {
     pub log: Option<String>,
     pub admin_token_file: Option<PathBuf>,
     pub listen_insecure: Option<bool>,
+    pub metrics_max_endpoints: Option<usize>,
+    pub max_backlog: Option<u64>,
+    pub operator_endpoint: Option<String>,
 }
 
 /// The resolved, validated configuration.
@@ -135,6 +160,12 @@ pub struct Config {
     pub admin_tokens: Vec<Secret>,
     /// Serve the TCP admin API without a token.
     pub listen_insecure: bool,
+    /// Endpoints with series of their own in `/metrics`.
+    pub metrics_max_endpoints: usize,
+    /// Most pending events per endpoint.
+    pub max_backlog: u64,
+    /// Where operator events go.
+    pub operator_endpoint: Option<String>,
 }
 
 impl Default for Config {
@@ -153,6 +184,9 @@ impl Default for Config {
             log: "info".into(),
             admin_tokens: Vec::new(),
             listen_insecure: false,
+            metrics_max_endpoints: 1000,
+            max_backlog: crate::store::DEFAULT_MAX_BACKLOG,
+            operator_endpoint: None,
         }
     }
 }
@@ -212,6 +246,36 @@ impl Config {
         if !(1..=65_536).contains(&cache_mib) {
             return Err(ConfigError(format!(
                 "cache_mib: {cache_mib} is outside 1..=65536"
+            )));
+        }
+        let metrics_max_endpoints = number(
+            "metrics_max_endpoints",
+            args.metrics_max_endpoints.as_deref(),
+        )?
+        .or(file.metrics_max_endpoints)
+        .unwrap_or(d.metrics_max_endpoints);
+        if metrics_max_endpoints > 1_000_000 {
+            return Err(ConfigError(format!(
+                "metrics_max_endpoints: {metrics_max_endpoints} is outside 0..=1000000"
+            )));
+        }
+        let max_backlog = number("max_backlog", args.max_backlog.as_deref())?
+            .map(|n| n as u64)
+            .or(file.max_backlog)
+            .unwrap_or(d.max_backlog);
+        if max_backlog == 0 {
+            return Err(ConfigError("max_backlog: must be at least 1".into()));
+        }
+        let operator_endpoint = args
+            .operator_endpoint
+            .clone()
+            .or(file.operator_endpoint)
+            .filter(|s| !s.is_empty());
+        if let Some(id) = &operator_endpoint
+            && !crate::core::endpoint::valid_endpoint_id(id)
+        {
+            return Err(ConfigError(format!(
+                "operator_endpoint: {id:?} is not an endpoint id (1-64 of A-Z a-z 0-9 _ . -)"
             )));
         }
         let ca_file = args.ca_file.clone().or(file.ca_file);
@@ -282,6 +346,9 @@ impl Config {
             listen_insecure: boolean("listen_insecure", args.listen_insecure.as_deref())?
                 .or(file.listen_insecure)
                 .unwrap_or(d.listen_insecure),
+            metrics_max_endpoints,
+            max_backlog,
+            operator_endpoint,
         })
     }
 }
@@ -504,5 +571,54 @@ mod tests {
         })
         .unwrap();
         assert!(c.listen_insecure);
+    }
+
+    #[test]
+    fn observability_settings_are_read_and_checked() {
+        let merge = |args: ServeArgs, file: &str| Config::merge(&args, parse_file(file).unwrap());
+        let c = merge(ServeArgs::default(), "").unwrap();
+        assert_eq!(c.metrics_max_endpoints, 1000);
+        assert_eq!(c.max_backlog, 1_000_000);
+        assert_eq!(c.operator_endpoint, None);
+        let c = merge(
+            ServeArgs {
+                max_backlog: Some("5".into()),
+                ..Default::default()
+            },
+            "metrics_max_endpoints = 2\nmax_backlog = 9\noperator_endpoint = \"ops\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.metrics_max_endpoints, c.max_backlog),
+            (2, 5),
+            "the flag wins over the file"
+        );
+        assert_eq!(c.operator_endpoint.as_deref(), Some("ops"));
+        for (args, name) in [
+            (
+                ServeArgs {
+                    max_backlog: Some("0".into()),
+                    ..Default::default()
+                },
+                "max_backlog",
+            ),
+            (
+                ServeArgs {
+                    metrics_max_endpoints: Some("-1".into()),
+                    ..Default::default()
+                },
+                "metrics_max_endpoints",
+            ),
+            (
+                ServeArgs {
+                    operator_endpoint: Some("no spaces".into()),
+                    ..Default::default()
+                },
+                "operator_endpoint",
+            ),
+        ] {
+            let e = merge(args, "").unwrap_err();
+            assert!(e.0.contains(name), "{e}");
+        }
     }
 }

@@ -75,10 +75,15 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     }
     let (sched_handle, sched_rx) = Scheduler::channel();
     let notify_handle = sched_handle.clone();
-    let journal = RedbJournal::open(
+    // Before the journal and the scheduler take their metric handles.
+    let metrics = install_metrics();
+    let journal = RedbJournal::open_with_limits(
         &db_path,
         cfg.cache_bytes,
         Box::new(move |n| notify_handle.notify(n)),
+        crate::store::Limits {
+            max_backlog: cfg.max_backlog,
+        },
     )
     .map_err(|e| DaemonError::Runtime(format!("cannot open the journal: {e}")))?;
     let journal: Arc<dyn Journal> = Arc::new(journal);
@@ -95,12 +100,21 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     // Nothing below fails: the start has succeeded and keeps what it created.
     created.keep();
 
-    let metrics = install_metrics();
     let backlog: u64 = endpoints.iter().map(|e| e.pending).sum();
     metrics::gauge!(crate::telemetry::BACKLOG).set(backlog as f64);
+    let activity = Arc::new(crate::telemetry::Activity::default());
+    let (operator, operator_rx) = match &cfg.operator_endpoint {
+        Some(id) => {
+            let (tx, rx) = crate::operator::channel(id);
+            (Some(tx), Some((rx, id.clone())))
+        }
+        None => (None, None),
+    };
     let scheduler = Scheduler::new(
         SchedulerConfig {
             retry_after_cap: cfg.retry_after_max,
+            activity: activity.clone(),
+            operator,
         },
         journal.clone(),
         Arc::new(destinations),
@@ -111,6 +125,18 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     // One intake and one channel table, shared by the admin API and the ingress; each listener
     // gets only its own state.
     let intake = Arc::new(Intake::new(journal.clone()));
+    if let Some((rx, id)) = operator_rx {
+        tracing::info!(operator_endpoint = %id, "operator events go to this endpoint");
+        tokio::spawn(crate::operator::run(rx, intake.clone(), id));
+    }
+    let sampled = activity.clone();
+    let sampler = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::telemetry::RATE_SAMPLE);
+        loop {
+            tick.tick().await;
+            sampled.sample();
+        }
+    });
     let channels = Arc::new(Channels::load(channels));
     let state = Arc::new(AppState {
         journal: journal.clone(),
@@ -121,6 +147,9 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         metrics,
         channels: channels.clone(),
         gate: AdminGate::new(&cfg.admin_tokens, cfg.listen_insecure),
+        activity: Some(activity),
+        metrics_max_endpoints: cfg.metrics_max_endpoints,
+        journal_file: Some(db_path.clone()),
     });
     let ingress = Arc::new(IngressState {
         intake: intake.clone(),
@@ -159,6 +188,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
 
     sched_handle.shutdown(cfg.shutdown_grace).await;
     let _ = sched_task.await;
+    sampler.abort();
     // The final durable commit; the journal takes no writes after it.
     let synced = journal.close().await;
     drop(state);
@@ -485,10 +515,23 @@ where
 }
 
 fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let recorder = crate::telemetry::exporter().build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).ok()?;
     crate::telemetry::describe();
+    // Present at 0 from the start (besides those the writer and the scheduler register): the
+    // dead-letter reasons Courier itself gives, the accepted ingress requests, the operator
+    // queue's drops. Failure codes appear with their first attempt.
+    for reason in [
+        crate::core::partition::MAX_RETRIES_EXCEEDED,
+        crate::store::ENDPOINT_DELETED,
+        crate::store::RECORD_CORRUPT,
+    ] {
+        metrics::counter!(crate::telemetry::DEAD_LETTERS, crate::telemetry::REASON => reason)
+            .increment(0);
+    }
+    metrics::counter!(crate::telemetry::INGRESS_REQUESTS, crate::telemetry::CODE => crate::telemetry::OK).increment(0);
+    metrics::counter!(crate::telemetry::OPERATOR_DROPPED).increment(0);
     Some(handle)
 }
 

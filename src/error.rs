@@ -126,6 +126,13 @@ impl From<crate::store::StoreError> for ApiError {
                 "ENDPOINT_NOT_EMPTY",
                 format!("endpoint {id:?} still has {backlog} undelivered events"),
             ),
+            E::BacklogFull { id, limit } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "BACKLOG_FULL",
+                format!(
+                    "endpoint {id:?} holds {limit} undelivered events, its limit; nothing was accepted"
+                ),
+            ),
             E::DiskFull => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "STORAGE_FULL",

@@ -58,6 +58,7 @@ pub async fn handle(state: Arc<IngressState>, req: Request<Incoming>) -> Result<
     let resp = match route(&state, &mut req).await {
         Ok(r) => r,
         Err((e, retry_after)) => {
+            count(e.code);
             let mut r = json_resp(e.status, e.body());
             if let Some(secs) = retry_after
                 && let Ok(v) = http::HeaderValue::from_str(&secs.to_string())
@@ -113,11 +114,9 @@ async fn inbound(
 ) -> Result<Resp, Refusal> {
     state.intake.check_open().map_err(refuse)?;
     let Some(ch) = state.channels.get(channel) else {
-        count("unknown_channel");
         return Err(refuse(ApiError::channel_not_found(channel)));
     };
     if let Err(wait) = state.channels.admit(&ch, Instant::now()) {
-        count("rate_limited");
         let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         return Err((
             ApiError::new(
@@ -144,7 +143,6 @@ async fn inbound(
         .to_ascii_lowercase()
         .starts_with("application/json")
     {
-        count("invalid");
         return Err(refuse(invalid("Content-Type must be application/json")));
     }
     let signature = req
@@ -161,7 +159,6 @@ async fn inbound(
             crate::core::signing::verify(secret.expose().as_bytes(), &body, sig)
         });
         if !ok {
-            count("hmac_mismatch");
             return Err(refuse(
                 ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -173,7 +170,6 @@ async fn inbound(
         }
     }
     if let Err(why) = validate_payload(&body) {
-        count("invalid");
         return Err(refuse(invalid(&why)));
     }
     let ev = NewEvent {
@@ -187,14 +183,14 @@ async fn inbound(
         // One rule for every intake route: a repeated Idempotency-Key with the same request is
         // 200 with the original id and "duplicate": true; with another request, 409.
         Ok(ok) if ok.duplicate => {
-            count("duplicate");
+            count(crate::telemetry::DUPLICATE);
             Ok(json_resp(
                 status_of(&ok),
                 json!({"status": "duplicate", "id": ok.id, "duplicate": true}).to_string(),
             ))
         }
         Ok(ok) => {
-            count("accepted");
+            count(crate::telemetry::OK);
             Ok(json_resp(
                 status_of(&ok),
                 json!({"status": "accepted", "id": ok.id}).to_string(),
@@ -213,8 +209,10 @@ async fn inbound(
     }
 }
 
-fn count(result: &'static str) {
-    metrics::counter!(crate::telemetry::INBOUND, crate::telemetry::RESULT => result).increment(1);
+/// Counts a request by the code of its answer (`OK`, `DUPLICATE` or the refusal's code).
+fn count(code: &'static str) {
+    metrics::counter!(crate::telemetry::INGRESS_REQUESTS, crate::telemetry::CODE => code)
+        .increment(1);
 }
 
 fn invalid(why: &str) -> ApiError {

@@ -23,6 +23,7 @@ pub mod error;
 pub mod ingress;
 pub mod intake;
 pub mod offline;
+pub mod operator;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;

@@ -49,6 +49,11 @@ enum Command {
     },
     /// Explain an error code: what it means and how to fix it (no daemon needed).
     Explain(ExplainArgs),
+    /// The daemon on one screen: uptime, rates, backlog, endpoints by state, dead letters.
+    Status {
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
         Command::Dlq { opts, cmd } => client(|rt| rt.block_on(cli::dlq(&opts, cmd))),
         Command::Channel { opts, cmd } => client(|rt| rt.block_on(cli::channel(&opts, cmd))),
         Command::Explain(args) => ExitCode::from(cli::explain::run(&args).clamp(0, 255) as u8),
+        Command::Status { opts } => client(|rt| rt.block_on(cli::status(&opts))),
     }
 }
 

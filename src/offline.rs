@@ -55,6 +55,9 @@ pub async fn open(data_dir: &Path) -> Result<Local, ReadOnlyError> {
         metrics: None,
         channels: Arc::new(Channels::load(channels)),
         gate: AdminGate::closed(),
+        activity: None,
+        metrics_max_endpoints: 0,
+        journal_file: Some(path.clone()),
     });
     Ok(Local::new(data_dir.display().to_string(), move || {
         connect(state.clone())

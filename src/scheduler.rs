@@ -6,11 +6,13 @@
 //! [`Journal::load_events`] (asynchronous: the scheduler never blocks on the store). Idle and
 //! waiting partitions are plain data in a map — no task, no timer beyond one heap entry — so
 //! thousands of endpoints cost memory, not CPU. Metrics are emitted here, via
-//! [`crate::telemetry`].
+//! [`crate::telemetry`] (handles taken once, see [`Meters`]), and so are the operator events
+//! (down, recovered, dead-lettered, backlog full: [`crate::operator`]).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -22,6 +24,7 @@ use crate::core::model::{AttemptKind, AttemptRecord, EndpointRecord, ErrorInfo, 
 use crate::core::partition::{Effect, Finish, Input, Partition, Pending, Policy, RetryNow};
 use crate::core::timefmt::now_ms;
 use crate::destination::{Delivery, Destination, Factory, Outcome};
+use crate::operator::OperatorEvent;
 use crate::store::{
     Journal, Loaded, Notice, ProgressOutcome, ProgressUpdate, QueuedEvent, StoreError,
 };
@@ -30,6 +33,9 @@ pub use crate::core::partition::BUFFER;
 pub use handle::{RuntimeView, SchedMsg, SchedulerConfig, SchedulerHandle};
 
 mod handle;
+mod report;
+
+use report::{Meters, fill_oldest, log_health, quarantine};
 
 /// One endpoint: its state machine, its destination, what operators see.
 struct Part {
@@ -44,6 +50,7 @@ struct Part {
 impl Part {
     /// `now` and `now_ms` are the same instant, in partition time and unix ms.
     fn view(&self, now: Duration, now_ms: u64) -> RuntimeView {
+        let backlog = self.core.backlog();
         RuntimeView {
             id: self.id.to_string(),
             state: if self.core.is_paused() {
@@ -53,13 +60,16 @@ impl Part {
             } else {
                 "active"
             },
-            backlog: self.core.backlog(),
+            backlog,
             in_flight: self.core.in_flight(),
             last_error: self.last_error.clone(),
             next_attempt_ms: self
                 .core
                 .next_due()
                 .map(|t| now_ms + t.saturating_sub(now).as_millis() as u64),
+            oldest_event_ms: (backlog > 0)
+                .then(|| self.core.oldest().map(|e| e.meta.enqueued_at_ms))
+                .flatten(),
         }
     }
 }
@@ -125,6 +135,7 @@ pub struct Scheduler {
     epochs: u64,
     /// The answer of the last [`Input::RetryNow`] stepped.
     retried: Option<RetryNow>,
+    meters: Meters,
 }
 
 impl Scheduler {
@@ -155,6 +166,7 @@ impl Scheduler {
             effects: Vec::new(),
             epochs: 0,
             retried: None,
+            meters: Meters::new(),
         };
         for rec in endpoints {
             s.upsert(&rec);
@@ -228,7 +240,7 @@ impl Scheduler {
             SchedMsg::Notice(n) => self.on_notice(n),
             SchedMsg::Inspect { id, reply } => {
                 let (now, now_ms) = (self.now(), now_ms());
-                let views = match id {
+                let mut views: Vec<RuntimeView> = match id {
                     Some(id) => self
                         .parts
                         .get(id.as_str())
@@ -237,7 +249,20 @@ impl Scheduler {
                         .collect(),
                     None => self.parts.values().map(|p| p.view(now, now_ms)).collect(),
                 };
-                let _ = reply.send(views);
+                if views
+                    .iter()
+                    .any(|v| v.backlog > 0 && v.oldest_event_ms.is_none())
+                {
+                    // Their oldest events are not loaded: read the first pending row of each,
+                    // off the scheduler task.
+                    let journal = self.journal.clone();
+                    tokio::spawn(async move {
+                        fill_oldest(journal.as_ref(), &mut views).await;
+                        let _ = reply.send(views);
+                    });
+                } else {
+                    let _ = reply.send(views);
+                }
             }
             SchedMsg::Destination { id, reply } => {
                 let _ = reply.send(self.parts.get(id.as_str()).map(|p| p.dest.clone()));
@@ -315,13 +340,14 @@ impl Scheduler {
         match n {
             Notice::Enqueued { endpoint, event } => {
                 if self.parts.contains_key(&endpoint) {
-                    metrics::gauge!(crate::telemetry::BACKLOG).increment(1.0);
+                    self.meters.backlog.increment(1.0);
+                    self.cfg.activity.accepted.fetch_add(1, Ordering::Relaxed);
                     self.step(&endpoint, Input::Enqueued(event));
                 }
             }
             Notice::Replayed { endpoint, event } => {
                 if self.parts.contains_key(&endpoint) {
-                    metrics::gauge!(crate::telemetry::BACKLOG).increment(1.0);
+                    self.meters.backlog.increment(1.0);
                     self.step(&endpoint, Input::Replayed(event));
                 }
             }
@@ -332,9 +358,23 @@ impl Scheduler {
             }
             Notice::EndpointDeleted(id) => {
                 if let Some(p) = self.parts.remove(id.as_str()) {
-                    metrics::gauge!(crate::telemetry::BACKLOG).decrement(p.core.backlog() as f64);
+                    self.meters.backlog.decrement(p.core.backlog() as f64);
                 }
             }
+            Notice::BacklogFull { endpoint, limit } => {
+                tracing::warn!(endpoint = %endpoint, limit, "backlog limit reached; intake to the endpoint is refused (BACKLOG_FULL) until it drains");
+                self.operator(OperatorEvent::BacklogFull {
+                    endpoint,
+                    at_ms: now_ms(),
+                    limit,
+                });
+            }
+        }
+    }
+
+    fn operator(&self, ev: OperatorEvent) {
+        if let Some(op) = &self.cfg.operator {
+            op.emit(ev);
         }
     }
 
@@ -382,8 +422,9 @@ impl Scheduler {
     }
 
     fn on_done(&mut self, mut d: Done) {
-        metrics::gauge!(crate::telemetry::IN_FLIGHT).decrement(1.0);
-        metrics::histogram!(crate::telemetry::ATTEMPT_SECONDS)
+        self.meters.in_flight.decrement(1.0);
+        self.meters
+            .attempt_duration
             .record(d.outcome.latency.as_secs_f64());
         let Some(p) = self.parts.get_mut(&d.endpoint) else {
             return; // endpoint deleted meanwhile
@@ -414,12 +455,9 @@ impl Scheduler {
         ev.progress.push(rec.clone());
         rec.answer = answer;
         match &o.failure {
-            None => {
-                metrics::counter!(crate::telemetry::ATTEMPTS, crate::telemetry::RESULT => "success")
-                    .increment(1);
-            }
+            None => self.meters.attempts_ok.increment(1),
             Some(f) => {
-                metrics::counter!(crate::telemetry::ATTEMPTS, crate::telemetry::RESULT => "failure")
+                metrics::counter!(crate::telemetry::ATTEMPTS, crate::telemetry::CODE => f.code)
                     .increment(1);
                 let err = ErrorInfo {
                     code: f.code.to_string(),
@@ -447,6 +485,7 @@ impl Scheduler {
             return;
         };
         p.core.step(now, input, &mut self.effects);
+        let operator = self.cfg.operator.as_ref();
         for effect in self.effects.drain(..) {
             match effect {
                 Effect::Start {
@@ -464,7 +503,7 @@ impl Scheduler {
                     });
                     let endpoint = p.id.clone();
                     let started_ms = now_ms();
-                    metrics::gauge!(crate::telemetry::IN_FLIGHT).increment(1.0);
+                    self.meters.in_flight.increment(1.0);
                     self.inflight.spawn(async move {
                         let outcome = fut.await;
                         Done {
@@ -483,7 +522,7 @@ impl Scheduler {
                     progress,
                     down,
                 } => {
-                    log_health(&p.id, down);
+                    log_health(p, down, operator);
                     self.journal.record_progress(ProgressUpdate {
                         endpoint: p.id.clone(),
                         seq,
@@ -499,10 +538,13 @@ impl Scheduler {
                     finish,
                     down,
                 } => {
-                    metrics::gauge!(crate::telemetry::BACKLOG).decrement(1.0);
+                    self.meters.backlog.decrement(1.0);
                     let outcome = match finish {
                         Finish::Delivered => {
-                            metrics::counter!(crate::telemetry::DELIVERIES).increment(1);
+                            self.meters.deliveries.increment(1);
+                            self.cfg.activity.delivered.fetch_add(1, Ordering::Relaxed);
+                            let waited = now_ms().saturating_sub(event.meta.enqueued_at_ms);
+                            self.meters.delivery_latency.record(waited as f64 / 1000.0);
                             ProgressOutcome::Delivered
                         }
                         Finish::Dead { reason } => {
@@ -510,12 +552,21 @@ impl Scheduler {
                                 .increment(1);
                             tracing::warn!(endpoint = %p.id, seq = event.seq, event_id = %event.meta.id,
                                 error = attempt.error.as_deref().unwrap_or(""), reason, "dead-lettered");
+                            if let Some(op) = operator {
+                                op.emit(OperatorEvent::DeadLettered {
+                                    endpoint: p.id.clone(),
+                                    at_ms: now_ms(),
+                                    event_id: event.meta.id.clone(),
+                                    reason: reason.to_string(),
+                                    last_error: p.last_error.clone(),
+                                });
+                            }
                             ProgressOutcome::Dead {
                                 reason: reason.into(),
                             }
                         }
                     };
-                    log_health(&p.id, down);
+                    log_health(p, down, operator);
                     self.journal.record_progress(ProgressUpdate {
                         endpoint: p.id.clone(),
                         seq: event.seq,
@@ -535,7 +586,10 @@ impl Scheduler {
                         }
                     });
                 }
-                Effect::Quarantine { seq, why } => quarantine(p, self.journal.as_ref(), seq, why),
+                Effect::Quarantine { seq, why } => {
+                    self.meters.backlog.decrement(1.0);
+                    quarantine(p, self.journal.as_ref(), seq, why, operator)
+                }
                 Effect::Arm(at) => self.timers.push(Reverse((at, p.id.clone()))),
                 Effect::RetriedNow(answer) => self.retried = Some(answer),
                 Effect::Load { from, limit } => {
@@ -556,35 +610,6 @@ impl Scheduler {
             }
         }
     }
-}
-
-fn log_health(id: &str, down: Option<bool>) {
-    match down {
-        Some(true) => {
-            tracing::warn!(endpoint = %id, "endpoint down; holding its backlog and probing")
-        }
-        Some(false) => tracing::info!(endpoint = %id, "endpoint answered; active again"),
-        None => {}
-    }
-}
-
-/// A pending record failed its check: it is set aside as a dead letter (`RECORD_CORRUPT`) and
-/// the partition goes on with the next event. Said once: in the log, the metrics and the
-/// endpoint's `last_error` (the record is never read again).
-fn quarantine(p: &mut Part, journal: &dyn Journal, seq: u64, why: String) {
-    use crate::store::RECORD_CORRUPT;
-    tracing::error!(endpoint = %p.id, seq, error = %why,
-        "corrupt event record set aside as a dead letter (RECORD_CORRUPT); delivery goes on with the next event");
-    metrics::gauge!(crate::telemetry::BACKLOG).decrement(1.0);
-    p.last_error = Some(ErrorInfo {
-        code: RECORD_CORRUPT.into(),
-        message: format!(
-            "the stored record of event seq {seq} is corrupt ({why}); it was set aside as a dead letter"
-        ),
-        status: None,
-        at_ms: now_ms(),
-    });
-    journal.quarantine(p.id.clone(), seq, why);
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {

@@ -195,6 +195,85 @@ pub trait Journal: Send + Sync + 'static {
     fn dead_letter(&self, event_id: &str) -> JFuture<'_, Option<(DeadLetter, StoredRecord)>>;
     /// The newest `limit` attempts of an endpoint, newest first.
     fn attempts(&self, endpoint: &str, limit: usize) -> JFuture<'_, Vec<AttemptRecord>>;
+
+    /// Whether the journal can commit, as its last commit found (`/readyz`). A backend that
+    /// cannot fail to commit keeps the default.
+    fn commit_health(&self) -> CommitHealth {
+        CommitHealth::Ok
+    }
+}
+
+/// Whether commits succeed, as the last one found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitHealth {
+    Ok,
+    /// The last commit failed for want of space (`STORAGE_FULL`), at `since_ms` (unix ms).
+    Full {
+        since_ms: u64,
+    },
+    /// The last commit failed otherwise, or the storage could not be reopened
+    /// (`STORAGE_UNAVAILABLE`), at `since_ms`.
+    Failing {
+        since_ms: u64,
+    },
+}
+
+impl CommitHealth {
+    /// The stable code of a failing journal (`None` when it commits).
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            CommitHealth::Ok => None,
+            CommitHealth::Full { .. } => Some("STORAGE_FULL"),
+            CommitHealth::Failing { .. } => Some("STORAGE_UNAVAILABLE"),
+        }
+    }
+}
+
+/// A [`CommitHealth`] shared between a journal's writer and its readers: 0 when commits
+/// succeed, else the time of the last failure (unix ms) with its kind in the lowest bit.
+#[derive(Debug, Default)]
+pub struct HealthFlag(std::sync::atomic::AtomicU64);
+
+impl HealthFlag {
+    /// A commit succeeded.
+    pub fn ok(&self) {
+        self.0.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A commit (or a reopen) failed with `e`, now.
+    pub fn failed(&self, e: &StoreError) {
+        let full = u64::from(matches!(e, StoreError::DiskFull));
+        let at = crate::core::timefmt::now_ms().max(1);
+        self.0
+            .store((at << 1) | full, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> CommitHealth {
+        let v = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        match (v, v & 1) {
+            (0, _) => CommitHealth::Ok,
+            (v, 1) => CommitHealth::Full { since_ms: v >> 1 },
+            (v, _) => CommitHealth::Failing { since_ms: v >> 1 },
+        }
+    }
+}
+
+/// Limits the journal's rules enforce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most pending events per endpoint; intake past it is refused with `BACKLOG_FULL`.
+    pub max_backlog: u64,
+}
+
+/// The default of `--max-backlog`.
+pub const DEFAULT_MAX_BACKLOG: u64 = 1_000_000;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_backlog: DEFAULT_MAX_BACKLOG,
+        }
+    }
 }
 
 /// Errors of store operations. `Display` never contains payloads or secrets.
@@ -208,6 +287,9 @@ pub enum StoreError {
     ChannelNotFound(String),
     #[error("endpoint {id:?} has {backlog} undelivered events")]
     EndpointNotEmpty { id: String, backlog: u64 },
+    /// The endpoint holds `limit` pending events already (`--max-backlog`).
+    #[error("endpoint {id:?} holds {limit} undelivered events, its limit")]
+    BacklogFull { id: String, limit: u64 },
     #[error("disk full")]
     DiskFull,
     #[error("storage unavailable: {0}")]
@@ -392,5 +474,11 @@ pub enum Notice {
     Replayed {
         endpoint: Arc<str>,
         event: QueuedEvent,
+    },
+    /// Intake to the endpoint was refused: its backlog reached the limit (once per crossing:
+    /// again only after an event was accepted below the limit).
+    BacklogFull {
+        endpoint: Arc<str>,
+        limit: u64,
     },
 }

@@ -55,6 +55,12 @@ pub struct EndpointView {
     /// retry waiting (null when nothing waits for a time).
     #[serde(default)]
     pub next_attempt_at: Option<String>,
+    /// When the oldest waiting event was accepted, and how long ago (null when nothing waits,
+    /// or when a running daemon did not answer: offline inspection).
+    #[serde(default)]
+    pub oldest_event_at: Option<String>,
+    #[serde(default)]
+    pub oldest_event_age_secs: Option<u64>,
     /// Fields of a newer daemon that this build does not know (empty when serialized here).
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -357,6 +363,50 @@ impl From<&crate::codes::CodeInfo> for ErrorCodeView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorCatalogue {
     pub errors: Vec<ErrorCodeView>,
+}
+
+/// `GET /v1/status` (`courier status`): the daemon on one screen. The runtime figures
+/// (`uptime_secs`, the rates) are `null` when the answer was made without a running daemon
+/// (`"running": false`, offline inspection).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub version: String,
+    /// Whether a running daemon answered (its scheduler's view), or the journal alone.
+    pub running: bool,
+    pub uptime_secs: Option<u64>,
+    /// Events accepted per second over the last `rate_window_secs`.
+    pub intake_per_sec: Option<f64>,
+    /// Events delivered (2xx) per second over the last `rate_window_secs`.
+    pub delivery_per_sec: Option<f64>,
+    pub rate_window_secs: u64,
+    /// Events accepted and neither delivered nor dead-lettered, all endpoints.
+    pub backlog: u64,
+    pub endpoints: EndpointCounts,
+    pub dead_letters: u64,
+    /// The oldest waiting event of all endpoints.
+    pub oldest_waiting: Option<OldestWaiting>,
+    /// Size of the journal file, in bytes.
+    pub journal_bytes: Option<u64>,
+    /// `ok`, or the code of why the journal cannot commit (`STORAGE_FULL`, `STORAGE_UNAVAILABLE`).
+    pub storage: String,
+}
+
+/// Endpoints by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointCounts {
+    pub total: u64,
+    pub active: u64,
+    pub paused: u64,
+    pub down: u64,
+}
+
+/// Where the oldest waiting event is, and since when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OldestWaiting {
+    pub endpoint: String,
+    /// RFC 3339, UTC.
+    pub enqueued_at: String,
+    pub age_secs: u64,
 }
 
 #[cfg(test)]

@@ -519,3 +519,38 @@ async fn retry_now_tests_outside_the_queue_and_show_after_a_restart() {
     })
     .await;
 }
+
+/// `endpoint show` says how old the oldest waiting event is, and nothing once none waits.
+#[tokio::test]
+async fn the_view_shows_the_oldest_waiting_event() {
+    let rx = receiver(Plan::always(Behavior::Status(200))).await;
+    let d = Daemon::start(&["--allow-http"]).await;
+    d.put_endpoint("acme", json!({"url": rx.url("/h")})).await;
+    d.req("POST", "/v1/endpoints/acme/pause", None).await;
+    let before = courier::core::timefmt::now_ms();
+    d.send("acme", "{}").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    d.send("acme", "{}").await;
+    let v = d.endpoint("acme").await;
+    let age = v["oldest_event_age_secs"].as_u64().unwrap_or(0);
+    assert!((1..60).contains(&age), "{v}");
+    let at = v["oldest_event_at"].as_str().unwrap();
+    assert!(
+        at >= courier::core::timefmt::rfc3339(before - 1000).as_str(),
+        "{v}"
+    );
+    let (code, out, err) = d.cli(&["endpoint", "show", "acme"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("the oldest accepted 1s ago") || out.contains("s ago ("),
+        "{out}"
+    );
+    d.req("POST", "/v1/endpoints/acme/resume", None).await;
+    let v = d
+        .wait_for_endpoint("acme", Duration::from_secs(10), |v| v["backlog"] == 0)
+        .await;
+    assert!(
+        v["oldest_event_at"].is_null() && v["oldest_event_age_secs"].is_null(),
+        "{v}"
+    );
+}

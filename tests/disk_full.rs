@@ -246,6 +246,11 @@ async fn full_disk(fs: Tmpfs) {
     }
     assert!(refused_in_a_row >= 3, "the full disk kept accepting");
     assert_eq!(d.req("GET", "/livez", None).await.status, 200);
+    // Not ready while the journal cannot commit: 503 with the code.
+    let ready = d.req("GET", "/readyz", None).await;
+    assert_eq!(ready.status, 503, "{ready:?}");
+    assert_eq!(ready.json["error"]["code"], "STORAGE_FULL", "{ready:?}");
+    assert!(ready.json["error"]["hint"].is_string());
 
     // Space returns: intake recovers by itself.
     std::fs::remove_file(&filler).unwrap();
@@ -262,6 +267,9 @@ async fn full_disk(fs: Tmpfs) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // Ready again once a commit succeeded.
+    assert_eq!(d.req("GET", "/readyz", None).await.status, 200);
 
     // Nothing acknowledged was lost, across a restart too.
     assert_eq!(d.terminate(), Some(0), "{}", d.log());

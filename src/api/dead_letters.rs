@@ -62,11 +62,16 @@ pub async fn list(state: &AppState, query: &HashMap<String, String>) -> Result<R
 /// `GET /v1/dead-letters/count[?endpoint&reason&since&until]`.
 pub async fn count(state: &AppState, query: &HashMap<String, String>) -> Result<Resp, ApiError> {
     let filter = filter_of(&query_filter(query))?;
+    let count = count_matching(state.journal.as_ref(), &filter).await?;
+    json_ok(StatusCode::OK, &DeadLetterCount { count })
+}
+
+/// How many dead letters `filter` selects, counted page by page (memory stays bounded).
+pub async fn count_matching(journal: &dyn Journal, filter: &DeadFilter) -> Result<u64, ApiError> {
     let mut after = None;
     let mut count = 0u64;
     loop {
-        let page = state
-            .journal
+        let page = journal
             .dead_letter_page(DeadQuery {
                 filter: filter.clone(),
                 after,
@@ -77,10 +82,9 @@ pub async fn count(state: &AppState, query: &HashMap<String, String>) -> Result<
         count += page.entries.len() as u64;
         match page.next {
             Some(next) => after = Some(next),
-            None => break,
+            None => return Ok(count),
         }
     }
-    json_ok(StatusCode::OK, &DeadLetterCount { count })
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<Resp, ApiError> {

@@ -32,16 +32,34 @@ pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
         .into_iter()
         .map(|v| (v.id.clone(), v))
         .collect();
-    let endpoints = recs
-        .iter()
-        .map(|r| endpoint_view(r, views.get(&r.id)))
-        .collect();
+    let mut endpoints = Vec::with_capacity(recs.len());
+    for r in &recs {
+        let rt = views.get(&r.id);
+        let stored = stored_oldest(state, r, rt).await;
+        endpoints.push(endpoint_view(r, rt, stored));
+    }
     json_ok(StatusCode::OK, &EndpointList { endpoints })
 }
 
 async fn one_view(state: &AppState, rec: &EndpointRecord) -> EndpointView {
     let rt = state.sched.inspect(Some(rec.id.clone())).await;
-    endpoint_view(rec, rt.first())
+    let stored = stored_oldest(state, rec, rt.first()).await;
+    endpoint_view(rec, rt.first(), stored)
+}
+
+/// When the oldest waiting event of an endpoint the scheduler does not know (offline
+/// inspection) was accepted: its first pending row. `None` when the scheduler knows it (its
+/// view says) or nothing waits.
+async fn stored_oldest(
+    state: &AppState,
+    rec: &EndpointRecord,
+    rt: Option<&RuntimeView>,
+) -> Option<u64> {
+    if rt.is_some() || rec.pending == 0 {
+        return None;
+    }
+    let loaded = state.journal.load_events(&rec.id, 0, 1).await.ok()?;
+    loaded.events.first().map(|e| e.meta.enqueued_at_ms)
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<Resp, ApiError> {

@@ -29,8 +29,28 @@ pub fn hint(code: &str) -> Option<String> {
 }
 
 /// The endpoint view: configuration (never secrets) plus runtime state (`rt`, when the
-/// scheduler knows the endpoint; else from the record).
-pub fn endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> EndpointView {
+/// scheduler knows the endpoint; else from the record). `stored_oldest` is when the oldest
+/// waiting event was accepted, as the journal says, for an endpoint the scheduler does not
+/// know (offline inspection).
+pub fn endpoint_view(
+    rec: &EndpointRecord,
+    rt: Option<&RuntimeView>,
+    stored_oldest: Option<u64>,
+) -> EndpointView {
+    endpoint_view_at(rec, rt, stored_oldest, crate::core::timefmt::now_ms())
+}
+
+/// [`endpoint_view`] as seen at `now_ms` (the oldest waiting event's age is counted to it).
+pub fn endpoint_view_at(
+    rec: &EndpointRecord,
+    rt: Option<&RuntimeView>,
+    stored_oldest: Option<u64>,
+    now_ms: u64,
+) -> EndpointView {
+    let oldest = match rt {
+        Some(v) => v.oldest_event_ms,
+        None => stored_oldest,
+    };
     let c = &rec.config;
     let state = match rt {
         Some(v) => v.state,
@@ -64,6 +84,8 @@ pub fn endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> Endpoint
         connected_at: rec.connected_at_ms.map(rfc3339),
         state_since: rec.state_since_ms.map(rfc3339),
         next_attempt_at: rt.and_then(|v| v.next_attempt_ms).map(rfc3339),
+        oldest_event_at: oldest.map(rfc3339),
+        oldest_event_age_secs: oldest.map(|ms| now_ms.saturating_sub(ms) / 1000),
         extra: Default::default(),
     }
 }

@@ -3,6 +3,9 @@
 
 use std::fmt::Write as _;
 
+mod status;
+pub use status::render_status;
+
 use crate::client::ApiError;
 use crate::views::{
     Accepted, AttemptView, CallResult, ChannelView, DeadLetterDetail, DeadLetterView, EndpointView,
@@ -346,9 +349,17 @@ pub fn endpoint_screen(v: &EndpointView, recent: &[AttemptView]) -> String {
             |t| format!("yes, last 2xx at {}", one_line(t))
         )
     );
+    let oldest = match (v.oldest_event_age_secs, v.oldest_event_at.as_deref()) {
+        (Some(age), Some(at)) => format!(
+            ", the oldest accepted {} ago ({})",
+            status::human_secs(age),
+            one_line(at)
+        ),
+        _ => String::new(),
+    };
     let _ = writeln!(
         out,
-        "backlog: {} waiting ({} in flight)",
+        "backlog: {} waiting ({} in flight){oldest}",
         v.backlog, v.in_flight
     );
     let next = match (v.next_attempt_at.as_deref(), v.state.as_str()) {

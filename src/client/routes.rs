@@ -11,7 +11,7 @@ use super::{ApiError, Client, Error, RawAnswer, paths};
 use crate::views::{
     Accepted, AttemptList, BatchAccepted, BulkReplayed, CallResult, ChannelList, ChannelUpdate,
     ChannelView, DeadLetterCount, DeadLetterDetail, DeadLetterFilter, DeadLetterList, EndpointList,
-    EndpointUpdate, EndpointView, Purged, Replayed, RetryResult, TestResult,
+    EndpointUpdate, EndpointView, Purged, Replayed, RetryResult, StatusView, TestResult,
 };
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -384,5 +384,10 @@ impl Client {
             None => Ok(()),
             Some(a) => Err(Error::Api(ApiError::new(a.status, a.body))),
         }
+    }
+
+    /// `GET /v1/status`: the daemon on one screen.
+    pub async fn status(&mut self) -> Result<StatusView, Error> {
+        self.get("/v1/status").await
     }
 }

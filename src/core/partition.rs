@@ -543,6 +543,27 @@ impl<E: Pending> Partition<E> {
         self.down.is_some()
     }
 
+    /// The oldest pending event (by seq, so by acceptance), when it is held in memory; `None`
+    /// when none is, or when older ones may still be in the journal, unread.
+    pub fn oldest(&self) -> Option<&E> {
+        let active = self.active.first_key_value().map(|(k, s)| (*k, &s.ev));
+        let ready = self.ready.first_key_value().map(|(k, e)| (*k, e));
+        let (seq, ev) = match (active, ready) {
+            (Some(a), Some(r)) => {
+                if a.0 <= r.0 {
+                    a
+                } else {
+                    r
+                }
+            }
+            (a, r) => a.or(r)?,
+        };
+        if self.spilled.is_some_and(|from| from < seq) {
+            return None;
+        }
+        Some(ev)
+    }
+
     /// Events held in memory, not started.
     pub fn ready_len(&self) -> usize {
         self.ready.len()

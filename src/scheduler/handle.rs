@@ -1,28 +1,35 @@
 //! The scheduler's outside: its settings, the messages it takes, the handle the API and the
 //! daemon hold, and the runtime view of an endpoint it answers with.
 
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::model::ErrorInfo;
 use crate::core::partition::RetryNow;
 use crate::destination::Destination;
+use crate::operator::OperatorTx;
 use crate::store::Notice;
+use crate::telemetry::Activity;
 
 /// Scheduler settings.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
     /// Longest `Retry-After` honoured.
     pub retry_after_cap: Duration,
+    /// Where events accepted and delivered are counted (`courier status`'s rates).
+    pub activity: Arc<Activity>,
+    /// Where operator events go (`--operator-endpoint`), if anywhere.
+    pub operator: Option<OperatorTx>,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
         Self {
             retry_after_cap: Duration::from_secs(300),
+            activity: Arc::default(),
+            operator: None,
         }
     }
 }
@@ -40,6 +47,8 @@ pub struct RuntimeView {
     /// When (unix ms) the next attempt is due by itself: a `down` endpoint's probe or the
     /// earliest retry waiting; `None` when nothing waits for a time.
     pub next_attempt_ms: Option<u64>,
+    /// When the oldest waiting event was accepted (unix ms); `None` when nothing waits.
+    pub oldest_event_ms: Option<u64>,
 }
 
 /// Messages to the scheduler.

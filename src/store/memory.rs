@@ -44,10 +44,15 @@ impl MemoryJournal {
 
     /// An empty journal reading the time from `clock`.
     pub fn with_clock(notify: NoticeSink, clock: Clock) -> Self {
+        Self::with_limits(notify, clock, super::Limits::default())
+    }
+
+    /// An empty journal reading the time from `clock` and enforcing `limits`.
+    pub fn with_limits(notify: NoticeSink, clock: Clock, limits: super::Limits) -> Self {
         Self {
             inner: Mutex::new(Inner {
                 tables: MemTables::default(),
-                rules: Rules::from_records(Vec::new()),
+                rules: Rules::from_records(Vec::new()).with_limits(limits),
                 notify,
                 closed: false,
                 last_prune_ms: None,

@@ -5,24 +5,25 @@
 //! tightened to that when found looser). [`RedbJournal::open_read_only`] opens it for offline
 //! inspection: reads as usual, every write refused, the file never written.
 
+mod handle;
 mod tables;
 pub mod writer;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+pub use handle::{DEFAULT_CACHE_BYTES, DbHandle, ReadOnlyError};
 
-use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-use super::rules::read;
+use redb::TableDefinition;
+
 use super::{
-    BulkDone, Clock, DeadPage, DeadQuery, JFuture, Journal, Loaded, NoticeSink, ProgressUpdate,
-    SCHEMA_VERSION, StoreError, StoredRecord, invariants, system_clock,
+    BulkDone, Clock, CommitHealth, DeadPage, DeadQuery, HealthFlag, JFuture, Journal, Limits,
+    Loaded, NoticeSink, ProgressUpdate, StoreError, StoredRecord, system_clock,
 };
 use crate::core::dead_filter::DeadFilter;
 use crate::core::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
 };
-use tables::ReadView;
 use writer::{Op, Writer};
 
 /// The database file's name inside the data directory.
@@ -56,7 +57,7 @@ impl StoreError {
     }
 }
 
-fn is_disk_full(e: &std::io::Error) -> bool {
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull
         || e.kind() == std::io::ErrorKind::QuotaExceeded
         || e.raw_os_error() == Some(28)
@@ -66,6 +67,8 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 pub struct RedbJournal {
     db: DbHandle,
     writer: Writer,
+    /// What the writer's last commit found.
+    health: Arc<HealthFlag>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -85,6 +88,7 @@ impl RedbJournal {
         Ok(Self {
             db,
             writer: Writer::detached(),
+            health: Arc::new(HealthFlag::default()),
             thread: Mutex::new(None),
         })
     }
@@ -112,10 +116,35 @@ impl RedbJournal {
         notify: NoticeSink,
         clock: Clock,
     ) -> Result<Self, StoreError> {
-        let (writer, thread) = Writer::spawn_with_clock(db.clone(), notify, clock)?;
+        Self::start_with(db, notify, clock, Limits::default())
+    }
+
+    /// [`RedbJournal::open`] enforcing `limits` (the daemon's).
+    pub fn open_with_limits(
+        path: &Path,
+        cache_bytes: usize,
+        notify: NoticeSink,
+        limits: Limits,
+    ) -> Result<Self, StoreError> {
+        let db = DbHandle::open_with_cache(path, cache_bytes)?;
+        Self::start_with(db, notify, system_clock(), limits)
+    }
+
+    /// Starts the writer on an open database, reading the time from `clock`, enforcing
+    /// `limits`.
+    pub fn start_with(
+        db: DbHandle,
+        notify: NoticeSink,
+        clock: Clock,
+        limits: Limits,
+    ) -> Result<Self, StoreError> {
+        let health = Arc::new(HealthFlag::default());
+        let (writer, thread) =
+            Writer::spawn_with(db.clone(), notify, clock, limits, health.clone())?;
         Ok(Self {
             db,
             writer,
+            health,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -236,6 +265,10 @@ impl Journal for RedbJournal {
         Box::pin(self.writer.call(Op::Sync))
     }
 
+    fn commit_health(&self) -> CommitHealth {
+        self.health.get()
+    }
+
     fn close(&self) -> JFuture<'_, ()> {
         Box::pin(async move {
             let r = self.writer.call(Op::Stop).await;
@@ -299,326 +332,6 @@ impl Journal for RedbJournal {
         let endpoint = endpoint.to_string();
         self.read(move |db| db.attempts(&endpoint, limit))
     }
-}
-
-/// The shared handle on the database file. Readers take a short-lived `Arc<Database>`; the
-/// writer swaps it out when it must reopen after an I/O error.
-#[derive(Clone)]
-pub struct DbHandle {
-    inner: Arc<RwLock<Option<Arc<Database>>>>,
-    /// The read-only database of offline inspection (then `inner` stays empty).
-    read_only: Option<Arc<ReadOnlyDatabase>>,
-    path: PathBuf,
-    cache_bytes: usize,
-}
-
-/// Why a journal cannot be opened read-only.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadOnlyError {
-    /// No journal file at the path.
-    #[error("no journal at {0} (is --data-dir the daemon's data directory?)")]
-    Missing(PathBuf),
-    /// A daemon has it open (it holds the file's lock).
-    #[error("{0} is open by a running daemon")]
-    InUse(PathBuf),
-    /// The last daemon did not close it (killed, crashed): it needs the recovery a writer does.
-    #[error(
-        "{0} was not closed cleanly (the daemon was killed or crashed); start the daemon on it once so it recovers, then inspect it again"
-    )]
-    NotClean(PathBuf),
-    /// Not a journal this build reads.
-    #[error("{path} is not a Courier journal this build can read: {why}")]
-    Invalid { path: PathBuf, why: String },
-}
-
-/// redb's page cache when nothing else is said (redb's own default is 1 GiB; at 64 MiB a
-/// 1M-event backlog held 160 MiB resident, at 16 MiB 93 MiB).
-pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
-
-impl DbHandle {
-    /// Opens (or creates) the database at `path` and its tables, with the default cache.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
-    }
-
-    /// Opens (or creates) the database with a page cache of `cache_bytes`.
-    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
-        let db = open_db(path, cache_bytes)?;
-        Ok(Self {
-            inner: Arc::new(RwLock::new(Some(Arc::new(db)))),
-            read_only: None,
-            path: path.to_path_buf(),
-            cache_bytes,
-        })
-    }
-
-    /// Opens an existing database read-only (never creating anything) and checks that it is a
-    /// journal of a schema this build reads.
-    pub fn open_read_only(path: &Path, cache_bytes: usize) -> Result<Self, ReadOnlyError> {
-        let invalid = |why: String| ReadOnlyError::Invalid {
-            path: path.to_path_buf(),
-            why,
-        };
-        if !path.is_file() {
-            return Err(ReadOnlyError::Missing(path.to_path_buf()));
-        }
-        let db = Database::builder()
-            .set_cache_size(cache_bytes)
-            .open_read_only(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => {
-                    ReadOnlyError::InUse(path.to_path_buf())
-                }
-                redb::DatabaseError::RepairAborted => ReadOnlyError::NotClean(path.to_path_buf()),
-                other => invalid(other.to_string()),
-            })?;
-        let schema = db
-            .begin_read()
-            .map_err(|e| invalid(e.to_string()))
-            .and_then(|tx| {
-                let meta = tx.open_table(META).map_err(|e| invalid(e.to_string()))?;
-                let v = meta.get("schema").map_err(|e| invalid(e.to_string()))?;
-                Ok(v.map(|v| v.value()))
-            })?;
-        match schema {
-            Some(SCHEMA_VERSION) => {}
-            Some(v) => {
-                return Err(invalid(format!(
-                    "written by schema version {v} (this build reads {SCHEMA_VERSION})"
-                )));
-            }
-            None => return Err(invalid("it has no schema version".into())),
-        }
-        Ok(Self {
-            inner: Arc::new(RwLock::new(None)),
-            read_only: Some(Arc::new(db)),
-            path: path.to_path_buf(),
-            cache_bytes,
-        })
-    }
-
-    /// The current database, or `Unavailable` while it is being reopened (and always for a
-    /// read-only handle, which has no writable database).
-    pub fn get(&self) -> Result<Arc<Database>, StoreError> {
-        if self.read_only.is_some() {
-            return Err(StoreError::Unavailable(
-                "the journal is open read-only".into(),
-            ));
-        }
-        match self.inner.read() {
-            Ok(g) => g
-                .clone()
-                .ok_or_else(|| StoreError::Unavailable("reopening after an I/O error".into())),
-            Err(_) => Err(StoreError::Unavailable("lock poisoned".into())),
-        }
-    }
-
-    /// Closes and reopens the file. Waits (briefly) for readers to drop their handles.
-    pub fn reopen(&self) -> Result<(), StoreError> {
-        if self.read_only.is_some() {
-            return Err(StoreError::Unavailable(
-                "the journal is open read-only".into(),
-            ));
-        }
-        let old = match self.inner.write() {
-            Ok(mut g) => g.take(),
-            Err(_) => return Err(StoreError::Unavailable("lock poisoned".into())),
-        };
-        if let Some(old) = old {
-            // Wait for readers to finish with the old handle so the file lock is released.
-            let mut old = old;
-            for _ in 0..500 {
-                match Arc::try_unwrap(old) {
-                    Ok(db) => {
-                        drop(db);
-                        break;
-                    }
-                    Err(still) => {
-                        old = still;
-                        std::thread::sleep(std::time::Duration::from_millis(10));
-                    }
-                }
-            }
-        }
-        let db = open_db(&self.path, self.cache_bytes)?;
-        match self.inner.write() {
-            Ok(mut g) => *g = Some(Arc::new(db)),
-            Err(_) => return Err(StoreError::Unavailable("lock poisoned".into())),
-        }
-        Ok(())
-    }
-
-    /// A read transaction over the current database.
-    pub(crate) fn view(&self) -> Result<ReadView, StoreError> {
-        let tx = match &self.read_only {
-            Some(ro) => ro.begin_read(),
-            None => self.get()?.begin_read(),
-        };
-        Ok(ReadView::new(tx.map_err(StoreError::from_redb)?))
-    }
-
-    /// All endpoints, sorted by id.
-    pub fn endpoints(&self) -> Result<Vec<EndpointRecord>, StoreError> {
-        read::endpoints(&self.view()?)
-    }
-
-    /// All ingress channels, sorted by id.
-    pub fn channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
-        read::channels(&self.view()?)
-    }
-
-    /// One endpoint.
-    pub fn endpoint(&self, id: &str) -> Result<Option<EndpointRecord>, StoreError> {
-        read::endpoint(&self.view()?, id)
-    }
-
-    /// Up to `limit` pending events of `endpoint` with `seq >= from`, in order, with progress.
-    /// A record that fails its check is reported in `corrupt` (it counts toward `limit`) instead
-    /// of failing the read, so one bad record cannot stop the events behind it.
-    pub fn load_events(
-        &self,
-        endpoint: &str,
-        from: u64,
-        limit: usize,
-    ) -> Result<Loaded, StoreError> {
-        read::load_events(&self.view()?, endpoint, from, limit)
-    }
-
-    /// Dead letters, oldest event first, optionally of one endpoint.
-    pub fn dead_letters(&self, endpoint: Option<&str>) -> Result<Vec<DeadLetter>, StoreError> {
-        read::dead_letters(&self.view()?, endpoint)
-    }
-
-    /// A page of the dead letters a filter selects.
-    pub fn dead_letter_page(&self, query: &DeadQuery) -> Result<DeadPage, StoreError> {
-        super::rules::dead_letters::page(&self.view()?, query)
-    }
-
-    /// One dead letter with its record (or the raw bytes of a record that fails its check).
-    pub fn dead_letter(
-        &self,
-        event_id: &str,
-    ) -> Result<Option<(DeadLetter, StoredRecord)>, StoreError> {
-        read::dead_letter(&self.view()?, event_id)
-    }
-
-    /// The newest `limit` attempts of an endpoint, newest first.
-    pub fn attempts(&self, endpoint: &str, limit: usize) -> Result<Vec<AttemptRecord>, StoreError> {
-        read::attempts(&self.view()?, endpoint, limit)
-    }
-
-    /// Every violation of the store's invariants (see [`crate::store`]) in the current state;
-    /// empty when they all hold.
-    pub fn check_invariants(&self) -> Result<Vec<String>, StoreError> {
-        invariants::check(&self.view()?)
-    }
-}
-
-/// Opens (or creates) the journal file, owner-only: created 0600, and tightened to 0600 when
-/// found readable or writable by others (it holds endpoint secrets).
-fn open_private(path: &Path) -> Result<std::fs::File, StoreError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let fail = |e: std::io::Error| {
-        if is_disk_full(&e) {
-            StoreError::DiskFull
-        } else {
-            StoreError::Storage(format!("cannot open {}: {e}", path.display()))
-        }
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(fail)?;
-    let mode = file.metadata().map_err(fail)?.permissions().mode();
-    if mode & 0o077 != 0 {
-        if let Err(e) = file.set_permissions(std::fs::Permissions::from_mode(0o600)) {
-            tracing::warn!(journal = %path.display(), error = %e, "the journal is readable by others and cannot be made owner-only; it holds endpoint secrets");
-        } else {
-            tracing::info!(journal = %path.display(), "tightened the journal's file mode to owner-only");
-        }
-    }
-    Ok(file)
-}
-
-fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
-    let file = open_private(path)?;
-    let db = Database::builder()
-        .set_cache_size(cache_bytes)
-        .create_file(file)
-        .map_err(|e| {
-            let e: redb::Error = e.into();
-            match e {
-                redb::Error::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
-                    "{} is already open (is another courier running on this data dir?)",
-                    path.display()
-                )),
-                other => StoreError::from_redb(other),
-            }
-        })?;
-    let tx = db.begin_write().map_err(StoreError::from_redb)?;
-    {
-        let mut meta = tx.open_table(META).map_err(StoreError::from_redb)?;
-        let existing = meta
-            .get("schema")
-            .map_err(StoreError::from_redb)?
-            .map(|v| v.value());
-        match existing {
-            None => {
-                meta.insert("schema", SCHEMA_VERSION)
-                    .map_err(StoreError::from_redb)?;
-            }
-            Some(SCHEMA_VERSION) => {}
-            Some(1) => {
-                // The first schema had no dead-letter index: build it, in this transaction.
-                build_dead_index(&tx)?;
-                meta.insert("schema", SCHEMA_VERSION)
-                    .map_err(StoreError::from_redb)?;
-            }
-            Some(v) => {
-                return Err(StoreError::Unavailable(format!(
-                    "data was written by a newer schema version {v} (this build reads {SCHEMA_VERSION})"
-                )));
-            }
-        }
-        tx.open_table(ENDPOINTS).map_err(StoreError::from_redb)?;
-        tx.open_table(EVENTS).map_err(StoreError::from_redb)?;
-        tx.open_table(PROGRESS).map_err(StoreError::from_redb)?;
-        tx.open_table(DEAD).map_err(StoreError::from_redb)?;
-        tx.open_table(DEAD_RECORDS).map_err(StoreError::from_redb)?;
-        tx.open_table(DEAD_INDEX).map_err(StoreError::from_redb)?;
-        tx.open_table(ATTEMPTS).map_err(StoreError::from_redb)?;
-        tx.open_table(IDEMPOTENCY).map_err(StoreError::from_redb)?;
-        tx.open_table(CHANNELS).map_err(StoreError::from_redb)?;
-    }
-    tx.commit().map_err(StoreError::from_redb)?;
-    Ok(db)
-}
-
-/// Indexes every dead letter of a journal of the first schema by `(endpoint, seq)`. A row that
-/// does not decode is left out (lists leave it out too; it can still be shown and purged).
-fn build_dead_index(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
-    let dead = tx.open_table(DEAD).map_err(StoreError::from_redb)?;
-    let mut index = tx.open_table(DEAD_INDEX).map_err(StoreError::from_redb)?;
-    let mut n = 0u64;
-    for row in dead.iter().map_err(StoreError::from_redb)? {
-        let (k, v) = row.map_err(StoreError::from_redb)?;
-        let Ok(dl) = super::decode::<DeadLetter>("dead letter", v.value()) else {
-            continue;
-        };
-        index
-            .insert((dl.endpoint.as_str(), dl.seq), k.value().as_bytes())
-            .map_err(StoreError::from_redb)?;
-        n += 1;
-    }
-    tracing::info!(
-        dead_letters = n,
-        "dead-letter index built (journal schema 1 -> 2)"
-    );
-    Ok(())
 }
 
 #[cfg(test)]

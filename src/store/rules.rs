@@ -23,10 +23,10 @@ pub mod read;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::tables::{ReadTables, Tables};
-use super::{Notice, StoreError, encode};
+use super::{Limits, Notice, StoreError, encode};
 use crate::core::ids::IdGen;
 use crate::core::model::EndpointRecord;
 
@@ -48,6 +48,10 @@ pub struct Changes {
 pub struct Rules {
     endpoints: HashMap<String, EndpointRecord>,
     ids: IdGen,
+    limits: Limits,
+    /// Endpoints whose intake was refused at the backlog limit and has not been accepted below
+    /// it since (so that [`Notice::BacklogFull`] is sent once per crossing).
+    full: HashSet<String>,
 }
 
 impl Rules {
@@ -61,7 +65,15 @@ impl Rules {
         Self {
             endpoints: records.into_iter().map(|r| (r.id.clone(), r)).collect(),
             ids: IdGen::new(),
+            limits: Limits::default(),
+            full: HashSet::new(),
         }
+    }
+
+    /// The same, enforcing `limits`.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Replaces the endpoint records (after a backend reopened its storage).

@@ -73,3 +73,39 @@ fn every_catalogued_metric_is_emitted() {
         );
     }
 }
+
+#[test]
+fn histograms_have_buckets_and_others_none() {
+    for m in CATALOG {
+        assert_eq!(
+            m.kind == Kind::Histogram,
+            !m.buckets.is_empty(),
+            "{}",
+            m.name
+        );
+        assert!(m.buckets.windows(2).all(|w| w[0] < w[1]), "{}", m.name);
+    }
+}
+
+#[test]
+fn rates_are_the_growth_over_about_the_last_minute() {
+    let a = Activity::default();
+    let t0 = a.started;
+    a.accepted.store(120, Ordering::Relaxed);
+    // Younger than a minute: since start.
+    let (i, d) = a.rates_at(t0 + Duration::from_secs(60));
+    assert!((i - 2.0).abs() < 1e-9 && d == 0.0, "{i} {d}");
+    // Samples every 5 s; later, only the last minute counts.
+    for k in 1..=24u64 {
+        a.sample_at(t0 + Duration::from_secs(5 * k));
+        if k == 12 {
+            a.delivered.store(60, Ordering::Relaxed);
+        }
+    }
+    a.accepted.store(180, Ordering::Relaxed);
+    let (i, d) = a.rates_at(t0 + Duration::from_secs(125));
+    // The base is the sample of t=60 s (120 accepted, 0 delivered), 65 s before.
+    assert!((i - 60.0 / 65.0).abs() < 1e-9, "{i}");
+    assert!((d - 60.0 / 65.0).abs() < 1e-9, "{d}");
+    assert!(a.samples.lock().unwrap().len() <= 14);
+}

@@ -10,6 +10,7 @@ use courier::store::{
 };
 
 use super::{H, Open, config, dead, kinds, update};
+use courier::store::Limits;
 
 pub async fn enqueue_and_load_in_order(open: Open) {
     let h = H::open(open);
@@ -622,3 +623,46 @@ pub async fn outside_attempts_connected_at_and_last_error(open: Open) {
     h.done().await;
 }
 pub use super::bulk::*;
+
+/// At `max_backlog` pending events an endpoint refuses more (a batch whole), others are
+/// unaffected, the crossing is told once, and intake resumes once an event left.
+pub async fn the_backlog_limit_refuses_intake_until_it_drains(open: Open) {
+    let h = H::open_with(open, Limits { max_backlog: 2 });
+    h.put("a").await;
+    h.put("b").await;
+    let (first, _) = h.send("a", "1").await;
+    h.send("a", "2").await;
+    h.notices();
+    let full = StoreError::BacklogFull {
+        id: "a".into(),
+        limit: 2,
+    };
+    assert_eq!(h.j.enqueue(h.ev("a", "3", None)).await, Err(full.clone()));
+    assert_eq!(h.j.enqueue(h.ev("a", "4", None)).await, Err(full.clone()));
+    let batch = vec![h.ev("b", "x", None), h.ev("a", "5", None)];
+    assert_eq!(h.j.enqueue_batch(batch).await, Err(full.clone()));
+    assert_eq!(h.seqs("a").await, [1, 2], "nothing dropped, nothing added");
+    assert!(
+        h.seqs("b").await.is_empty(),
+        "the refused batch wrote nothing"
+    );
+    h.send("b", "y").await;
+    assert_eq!(
+        kinds(&h.notices()),
+        ["full a/2", "enqueued b/1"],
+        "told once per crossing"
+    );
+    // A batch that would cross the limit is refused even when the endpoint is below it.
+    h.progress(update("a", &first, 1, 1, ProgressOutcome::Delivered))
+        .await;
+    let over = vec![h.ev("a", "6", None), h.ev("a", "7", None)];
+    assert_eq!(h.j.enqueue_batch(over).await, Err(full.clone()));
+    h.notices();
+    let (_, seq) = h.send("a", "8").await;
+    assert_eq!(seq, 3);
+    assert_eq!(h.pending("a").await, 2);
+    // Full again: a new crossing, told again.
+    assert_eq!(h.j.enqueue(h.ev("a", "9", None)).await, Err(full));
+    assert_eq!(kinds(&h.notices()), ["enqueued a/3", "full a/2"]);
+    h.done().await;
+}

@@ -13,7 +13,8 @@ use courier::core::record::EventMeta;
 use courier::store::memory::MemoryJournal;
 use courier::store::redb::{DB_FILE, DEFAULT_CACHE_BYTES, RedbJournal};
 use courier::store::{
-    Clock, EnqueueReq, Journal, Notice, NoticeSink, ProgressOutcome, ProgressUpdate, StoreError,
+    Clock, EnqueueReq, Journal, Limits, Notice, NoticeSink, ProgressOutcome, ProgressUpdate,
+    StoreError,
 };
 
 mod bulk;
@@ -27,10 +28,10 @@ struct Opened {
     _dir: Option<tempfile::TempDir>,
 }
 
-type Open = fn(Clock, NoticeSink) -> Opened;
+type Open = fn(Clock, NoticeSink, Limits) -> Opened;
 
-fn open_memory(clock: Clock, notify: NoticeSink) -> Opened {
-    let j = Arc::new(MemoryJournal::with_clock(notify, clock));
+fn open_memory(clock: Clock, notify: NoticeSink, limits: Limits) -> Opened {
+    let j = Arc::new(MemoryJournal::with_limits(notify, clock, limits));
     let c = j.clone();
     Opened {
         journal: j,
@@ -39,17 +40,14 @@ fn open_memory(clock: Clock, notify: NoticeSink) -> Opened {
     }
 }
 
-fn open_redb(clock: Clock, notify: NoticeSink) -> Opened {
+fn open_redb(clock: Clock, notify: NoticeSink, limits: Limits) -> Opened {
     let dir = tempfile::tempdir().unwrap();
-    let j = Arc::new(
-        RedbJournal::open_with_clock(
-            &dir.path().join(DB_FILE),
-            DEFAULT_CACHE_BYTES,
-            notify,
-            clock,
-        )
-        .unwrap(),
-    );
+    let db = courier::store::redb::DbHandle::open_with_cache(
+        &dir.path().join(DB_FILE),
+        DEFAULT_CACHE_BYTES,
+    )
+    .unwrap();
+    let j = Arc::new(RedbJournal::start_with(db, notify, clock, limits).unwrap());
     let c = j.clone();
     Opened {
         journal: j,
@@ -70,6 +68,10 @@ struct H {
 
 impl H {
     fn open(open: Open) -> H {
+        Self::open_with(open, Limits::default())
+    }
+
+    fn open_with(open: Open, limits: Limits) -> H {
         let now = Arc::new(AtomicU64::new(1_700_000_000_000));
         let n = now.clone();
         let clock: Clock = Arc::new(move || n.load(Ordering::SeqCst));
@@ -77,7 +79,7 @@ impl H {
         let sink: NoticeSink = Box::new(move |n| {
             let _ = tx.send(n);
         });
-        let o = open(clock, sink);
+        let o = open(clock, sink, limits);
         H {
             j: o.journal,
             check: o.check,
@@ -204,6 +206,7 @@ fn kinds(ns: &[Notice]) -> Vec<String> {
             Notice::EndpointUpserted(r) => format!("upserted {}", r.id),
             Notice::EndpointDeleted(id) => format!("deleted {id}"),
             Notice::Replayed { endpoint, event } => format!("replayed {endpoint}/{}", event.seq),
+            Notice::BacklogFull { endpoint, limit } => format!("full {endpoint}/{limit}"),
         })
         .collect()
 }
@@ -234,7 +237,8 @@ macro_rules! contract {
             dead_letter_pages_walk_everything_once,
             replay_matching_goes_back_in_order,
             purge_matching_removes_exactly_the_matches,
-            replay_matching_is_bounded_by_size
+            replay_matching_is_bounded_by_size,
+            the_backlog_limit_refuses_intake_until_it_drains
         ]);
     };
     (@cases $backend:ident, $open:expr, [$($case:ident),* $(,)?]) => {

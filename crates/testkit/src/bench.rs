@@ -95,14 +95,21 @@ impl Api {
         retried!(self, |c| c.endpoint(id)).map(|v| v.backlog)
     }
 
-    /// The `courier_writer_*` lines of `/metrics`, for evidence in reports.
+    /// The writer's (`courier_writer_*`, `courier_commit_*`) and the attempts' lines of
+    /// `/metrics` (buckets left out), for evidence in reports.
     pub async fn writer_metrics(&mut self) -> io::Result<String> {
         let text = retried!(self, |c| c.metrics())?;
         Ok(text
             .lines()
             .filter(|l| {
-                (l.starts_with("courier_writer") || l.starts_with("courier_attempt_seconds"))
-                    && !l.starts_with('#')
+                [
+                    "courier_writer",
+                    "courier_commit_",
+                    "courier_attempt_duration_seconds",
+                ]
+                .iter()
+                .any(|p| l.starts_with(p))
+                    && !l.contains("_bucket{")
             })
             .collect::<Vec<_>>()
             .join("\n"))

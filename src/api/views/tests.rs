@@ -1,7 +1,8 @@
 //! The typed views serialize exactly the JSON the server answered before they existed: each
 //! is compared, field by field, with the `json!` view it replaced — plus the fields the v2
 //! contract adds ("Connect and test": `hint`, `connected_at`, `state_since`,
-//! `next_attempt_at`, an attempt's `kind` and `answer`), named here one by one.
+//! `next_attempt_at`, an attempt's `kind` and `answer`; "Observability": `oldest_event_at`,
+//! `oldest_event_age_secs`), named here one by one.
 
 use serde_json::{Value, json};
 
@@ -50,8 +51,13 @@ fn old_endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> Value {
         "connected_at": rec.connected_at_ms.map(rfc3339),
         "state_since": rec.state_since_ms.map(rfc3339),
         "next_attempt_at": rt.and_then(|v| v.next_attempt_ms).map(rfc3339),
+        "oldest_event_at": rt.and_then(|v| v.oldest_event_ms).map(rfc3339),
+        "oldest_event_age_secs": rt.and_then(|v| v.oldest_event_ms).map(|ms| (NOW - ms) / 1000),
     })
 }
+
+/// The instant the views are made at.
+const NOW: u64 = 1_795_240_160_000;
 
 fn old_attempt_json(a: &AttemptRecord) -> Value {
     json!({
@@ -166,6 +172,7 @@ fn endpoint_views_are_unchanged() {
         in_flight: 2,
         last_error: Some(error_info()),
         next_attempt_ms: Some(1_795_240_150_000),
+        oldest_event_ms: Some(1_795_240_146_900),
     };
     let quiet = RuntimeView {
         last_error: None,
@@ -178,7 +185,7 @@ fn endpoint_views_are_unchanged() {
             rec.last_error = stored_error;
             for rt in [None, Some(&rt), Some(&quiet)] {
                 assert_eq!(
-                    to_value(&endpoint_view(&rec, rt)),
+                    to_value(&endpoint_view_at(&rec, rt, None, NOW)),
                     old_endpoint_view(&rec, rt)
                 );
             }
@@ -211,9 +218,9 @@ fn a_stored_endpoint_shows_its_stored_state() {
         state_since_ms: None,
         last_error: None,
     };
-    assert_eq!(endpoint_view(&rec, None).state, "down");
+    assert_eq!(endpoint_view(&rec, None, None).state, "down");
     rec.paused = true;
-    assert_eq!(endpoint_view(&rec, None).state, "paused");
+    assert_eq!(endpoint_view(&rec, None, None).state, "paused");
 }
 
 #[test]

@@ -56,6 +56,8 @@ fn endpoint(id: &str, url: &str, state: &str, backlog: u64, in_flight: u32) -> E
         connected_at: None,
         state_since: None,
         next_attempt_at: None,
+        oldest_event_at: None,
+        oldest_event_age_secs: None,
         extra: Default::default(),
     }
 }

@@ -8,6 +8,7 @@ use crate::core::ids::IdGen;
 use crate::core::record::EventMeta;
 use crate::store::rules::dead_letters::page;
 use crate::store::{DeadQuery, EnqueueReq};
+use redb::{Database, ReadableDatabase};
 
 #[tokio::test]
 async fn without_the_index_one_endpoints_dead_letters_are_scanned_in_seq_order() {

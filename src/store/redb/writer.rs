@@ -27,8 +27,8 @@ use crate::core::model::{
 };
 use crate::store::rules::{Applied, Changes, Rules, idempotency};
 use crate::store::{
-    BulkDone, Clock, EnqueueOk, EnqueueReq, NoticeSink, ProgressOutcome, ProgressUpdate,
-    StoreError, system_clock,
+    BulkDone, Clock, CommitHealth, EnqueueOk, EnqueueReq, HealthFlag, Limits, NoticeSink,
+    ProgressOutcome, ProgressUpdate, StoreError, system_clock,
 };
 
 pub use crate::store::rules::RECORD_CORRUPT;
@@ -129,6 +129,15 @@ impl Op {
         )
     }
 
+    /// Events (and attempt results) this op writes: its share of a commit's batch size.
+    fn events(&self) -> usize {
+        match self {
+            Op::EnqueueBatch(rs, _) => rs.len(),
+            Op::Enqueue(..) | Op::Progress(_) | Op::Replay { .. } | Op::Quarantine { .. } => 1,
+            _ => 0,
+        }
+    }
+
     fn weight(&self) -> usize {
         match self {
             Op::Enqueue(r, _) => r.record.len(),
@@ -159,7 +168,18 @@ impl Writer {
         notify: NoticeSink,
         clock: Clock,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
-        let rules = Rules::from_records(db.endpoints()?);
+        Self::spawn_with(db, notify, clock, Limits::default(), Default::default())
+    }
+
+    /// Starts the writer thread enforcing `limits`; every commit's result goes to `health`.
+    pub fn spawn_with(
+        db: DbHandle,
+        notify: NoticeSink,
+        clock: Clock,
+        limits: Limits,
+        health: Arc<HealthFlag>,
+    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
+        let rules = Rules::from_records(db.endpoints()?).with_limits(limits);
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut state = WriterState {
             db,
@@ -169,6 +189,8 @@ impl Writer {
             lazy_since: None,
             broken: false,
             last_prune: None,
+            health,
+            meters: Meters::new(),
         };
         let handle = std::thread::Builder::new()
             .name("courier-writer".into())
@@ -297,6 +319,27 @@ struct WriterState {
     /// The database must be reopened before the next batch.
     broken: bool,
     last_prune: Option<Instant>,
+    health: Arc<HealthFlag>,
+    meters: Meters,
+}
+
+/// The writer's metric handles, taken once (a commit only increments them).
+struct Meters {
+    accepted: metrics::Counter,
+    failures: metrics::Counter,
+    batch: metrics::Histogram,
+    duration: metrics::Histogram,
+}
+
+impl Meters {
+    fn new() -> Self {
+        Self {
+            accepted: metrics::counter!(crate::telemetry::EVENTS_ACCEPTED),
+            failures: metrics::counter!(crate::telemetry::COMMIT_FAILURES),
+            batch: metrics::histogram!(crate::telemetry::COMMIT_BATCH),
+            duration: metrics::histogram!(crate::telemetry::COMMIT_DURATION),
+        }
+    }
 }
 
 impl WriterState {
@@ -359,6 +402,7 @@ impl WriterState {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "storage still unavailable");
+                    self.health.failed(&e);
                     let e = match e {
                         StoreError::DiskFull => StoreError::DiskFull,
                         other => StoreError::Unavailable(other.to_string()),
@@ -371,6 +415,7 @@ impl WriterState {
         }
         let durable = force_durable || ops.iter().any(Op::needs_durable);
         let n_ops = ops.len();
+        let n_events: usize = ops.iter().map(Op::events).sum();
         let started = Instant::now();
         let mut batch = Batch::default();
         let result = self.apply_and_commit(ops, durable, &mut batch);
@@ -382,10 +427,12 @@ impl WriterState {
                     self.lazy_since.or(Some(started))
                 };
                 let accepted: usize = batch.finished.iter().map(Finished::accepted).sum();
-                metrics::histogram!(crate::telemetry::BATCH_OPS).record(n_ops as f64);
-                metrics::histogram!(crate::telemetry::COMMIT_SECONDS)
-                    .record(started.elapsed().as_secs_f64());
-                metrics::counter!(crate::telemetry::EVENTS_ACCEPTED).increment(accepted as u64);
+                self.meters.batch.record(n_events as f64);
+                self.meters.duration.record(started.elapsed().as_secs_f64());
+                self.meters.accepted.increment(accepted as u64);
+                if self.health.get() != CommitHealth::Ok {
+                    self.health.ok();
+                }
                 for n in batch.changes.notices {
                     (self.notify)(n);
                 }
@@ -395,7 +442,8 @@ impl WriterState {
             }
             Err(e) => {
                 tracing::error!(error = %e, ops = n_ops, "commit failed; batch not applied");
-                metrics::counter!(crate::telemetry::COMMIT_FAILURES).increment(1);
+                self.meters.failures.increment(1);
+                self.health.failed(&e);
                 self.rules.undo(batch.changes);
                 for f in batch.finished {
                     f.fail(e.clone());

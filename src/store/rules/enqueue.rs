@@ -1,7 +1,10 @@
 //! Accepting events: the next sequence number of the endpoint, the record into `events`, the
 //! `pending` count, the `Idempotency-Key` remembered; a batch is checked whole before anything
-//! of it is written, so it is all or nothing.
+//! of it is written, so it is all or nothing. An endpoint holding `max_backlog` pending events
+//! refuses more (`BacklogFull`; a repeated `Idempotency-Key` is still answered, it adds nothing),
+//! and the first refusal of each crossing is told to the scheduler ([`Notice::BacklogFull`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::idempotency::{batch_mismatch, remembered};
@@ -19,9 +22,9 @@ impl Rules {
         now: u64,
         ch: &mut Changes,
     ) -> Applied<EnqueueOk> {
-        if !self.endpoints.contains_key(&req.endpoint) {
+        let Some(pending) = self.endpoints.get(&req.endpoint).map(|r| r.pending) else {
             return Ok(Err(StoreError::EndpointNotFound(req.endpoint)));
-        }
+        };
         if let Some(hit) = remembered(t, &req, now)? {
             if !req.fingerprint.is_some_and(|f| hit.matches(&f)) {
                 return Ok(Err(StoreError::IdempotencyMismatch {
@@ -34,6 +37,9 @@ impl Rules {
                 seq: hit.seq,
                 duplicate: true,
             }));
+        }
+        if let Some(e) = self.over_limit(&req.endpoint, pending, 1, ch) {
+            return Ok(Err(e));
         }
         let ep = req.endpoint.as_str();
         self.touch(ch, ep);
@@ -89,6 +95,19 @@ impl Rules {
         if let Some(e) = batch_mismatch(t, &reqs, now)? {
             return Ok(Err(e));
         }
+        // The whole batch is refused when it would take an endpoint past its limit.
+        let mut per_endpoint: HashMap<&str, u64> = HashMap::new();
+        for r in &reqs {
+            *per_endpoint.entry(r.endpoint.as_str()).or_default() += 1;
+        }
+        let mut wanted: Vec<(&str, u64)> = per_endpoint.into_iter().collect();
+        wanted.sort_unstable();
+        for (ep, n) in wanted {
+            let pending = self.endpoints.get(ep).map_or(0, |r| r.pending);
+            if let Some(e) = self.over_limit(ep, pending, n, ch) {
+                return Ok(Err(e));
+            }
+        }
         let mut out = Vec::with_capacity(reqs.len());
         for req in reqs {
             // Checked above, so a refusal here cannot happen; were it to, the transaction is
@@ -96,5 +115,34 @@ impl Rules {
             out.push(self.enqueue(t, req, now, ch)??);
         }
         Ok(Ok(out))
+    }
+
+    /// Whether `n` more events would take `endpoint` (holding `pending`) past the backlog
+    /// limit: the refusal (and, the first time since the endpoint was last below it, the
+    /// notice). Accepting below the limit ends the crossing.
+    fn over_limit(
+        &mut self,
+        endpoint: &str,
+        pending: u64,
+        n: u64,
+        ch: &mut Changes,
+    ) -> Option<StoreError> {
+        let limit = self.limits.max_backlog;
+        if pending.saturating_add(n) <= limit {
+            if !self.full.is_empty() {
+                self.full.remove(endpoint);
+            }
+            return None;
+        }
+        if self.full.insert(endpoint.to_string()) {
+            ch.notices.push(Notice::BacklogFull {
+                endpoint: Arc::from(endpoint),
+                limit,
+            });
+        }
+        Some(StoreError::BacklogFull {
+            id: endpoint.to_string(),
+            limit,
+        })
     }
 }

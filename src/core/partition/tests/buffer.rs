@@ -218,3 +218,21 @@ fn a_down_partition_reads_before_its_probe() {
     );
     assert_eq!(starts(&out), [(1, 1, true)]);
 }
+
+#[test]
+fn the_oldest_event_is_known_only_when_nothing_older_waits_unread() {
+    let mut p = fresh(&[1_000], 1);
+    assert!(p.oldest().is_none());
+    step(&mut p, ms(0), Input::Enqueued(ev(1)));
+    step(&mut p, ms(0), Input::Enqueued(ev(2)));
+    // The in-flight head is the oldest.
+    assert_eq!(p.oldest().map(|e| e.seq), Some(1));
+    step(&mut p, ms(1), ok(1));
+    assert_eq!(p.oldest().map(|e| e.seq), Some(2));
+    // Restarted with a backlog in the journal, nothing read yet: unknown, even once a newer
+    // (replayed) event is held.
+    let mut r = Partition::new(Duration::ZERO, policy(&[1_000], 1), true, false, 3, 9);
+    assert!(r.oldest().is_none());
+    step(&mut r, ms(0), Input::Replayed(ev(5)));
+    assert!(r.oldest().is_none());
+}

@@ -25,7 +25,9 @@
 //! * **Pause**: nothing new starts; attempts under way finish and are handled as usual.
 //! * **Buffer**: at most [`BUFFER`] pending events — the head of the queue — are held in
 //!   memory; the rest stay in the journal and are asked for ([`Effect::Load`]) in order as the
-//!   buffer drains. One read is out at a time; an event enqueued while it is out is never
+//!   buffer drains. Replayed events, which go ahead of the held ones, push the newest held
+//!   events back to the journal (only their seqs are kept), so a bulk replay of any size holds
+//!   no more than the buffer. One read is out at a time; an event enqueued while it is out is never
 //!   forgotten (the read may not have seen it: the partition asks again).
 //! * **Quarantine**: a record the journal could not read back is set aside
 //!   ([`Effect::Quarantine`]) and the partition goes on with the next event.
@@ -33,7 +35,7 @@
 //!   probed at once; events waiting for a retry are attempted at once (the retry they use is
 //!   the one they would have used). What it did is answered first ([`Effect::RetriedNow`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::core::retry::{self, RetryAction};
@@ -244,8 +246,17 @@ pub struct Partition<E> {
     loaded_upto: u64,
     /// Highest seq enqueued while spilled (in the journal, perhaps not seen by a read out now).
     spilled_upto: u64,
+    /// Pending events in the journal, not held, below `spilled`: the newest of a full buffer
+    /// that a replayed (older) event pushed out. Each is above every held event, and read back
+    /// (before anything of `spilled`) as the buffer drains. Only their seqs are kept.
+    unheld: BTreeSet<u64>,
     /// The read out now: its `from`.
     loading: Option<u64>,
+    /// Whether the read out now is of `unheld` events.
+    loading_unheld: bool,
+    /// Replayed events that belong in the journal, noticed while a read was out (it may not
+    /// have seen them): `unheld` once it is answered.
+    late: BTreeSet<u64>,
     /// A failed read is not asked for again before this.
     load_after: Option<Time>,
     backlog: u64,
@@ -278,7 +289,10 @@ impl<E: Pending> Partition<E> {
             spilled: (pending > 0).then_some(0),
             loaded_upto: next_seq.saturating_sub(1),
             spilled_upto: 0,
+            unheld: BTreeSet::new(),
             loading: None,
+            loading_unheld: false,
+            late: BTreeSet::new(),
             load_after: None,
             backlog: pending,
             timer_at: None,
@@ -295,8 +309,9 @@ impl<E: Pending> Partition<E> {
                 if seq <= self.loaded_upto {
                     return; // already read from the journal
                 }
-                if self.spilled.is_some() {
+                if self.spilled.is_some() || !self.unheld.is_empty() {
                     // Behind events still in the journal: read from there in its turn.
+                    self.spilled.get_or_insert(seq);
                     self.spilled_upto = self.spilled_upto.max(seq);
                     return;
                 }
@@ -311,8 +326,22 @@ impl<E: Pending> Partition<E> {
             Input::Replayed(ev) => {
                 self.backlog += 1;
                 let seq = ev.seq();
-                if !self.active.contains_key(&seq) {
+                let in_journal = self.spilled.is_some_and(|from| seq >= from)
+                    || self.unheld.first().is_some_and(|first| seq > *first);
+                if self.active.contains_key(&seq) || self.ready.contains_key(&seq) {
+                    // Held already.
+                } else if in_journal && self.loading.is_some() {
+                    // The read out now may not see it: read it once that one is answered.
+                    self.late.insert(seq);
+                } else if in_journal {
+                    // Among events still in the journal: read back in its turn, in order
+                    // (with the events of `spilled` when it is one of them).
+                    if self.spilled.is_none_or(|from| seq < from) {
+                        self.unheld.insert(seq);
+                    }
+                } else {
                     self.ready.insert(seq, ev);
+                    self.settle();
                 }
             }
             Input::Configured { policy, paused } => {
@@ -334,10 +363,17 @@ impl<E: Pending> Partition<E> {
                     return; // not the read out now
                 }
                 self.loading = None;
-                self.on_loaded(from, limit, events, corrupt, out);
+                if std::mem::take(&mut self.loading_unheld) {
+                    self.on_loaded_unheld(limit, events, corrupt, out);
+                } else {
+                    self.on_loaded(from, limit, events, corrupt, out);
+                }
+                self.after_read();
             }
             Input::LoadFailed => {
                 self.loading = None;
+                self.loading_unheld = false;
+                self.after_read();
                 let at = now + LOAD_RETRY;
                 self.load_after = Some(at);
                 self.arm(now, at, out);
@@ -487,17 +523,21 @@ impl<E: Pending> Partition<E> {
 
     /// Asks for the next events from the journal when few are ready and more wait there.
     fn refill(&mut self, now: Time, out: &mut Vec<Effect<E>>) {
-        let Some(from) = self.spilled else {
-            return;
-        };
         if self.loading.is_some()
             || self.ready.len() >= REFILL_BELOW
             || self.load_after.is_some_and(|t| now < t)
         {
             return;
         }
+        // What a replay pushed out comes first: it is older than anything of `spilled`.
+        let (from, unheld) = match (self.unheld.first(), self.spilled) {
+            (Some(first), _) => (*first, true),
+            (None, Some(from)) => (from, false),
+            (None, None) => return,
+        };
         self.load_after = None;
         self.loading = Some(from);
+        self.loading_unheld = unheld;
         out.push(Effect::Load {
             from,
             limit: BUFFER - self.ready.len(),

@@ -18,6 +18,7 @@ impl<E: Pending> Partition<E> {
             let seq = ev.seq();
             last = last.max(Some(seq));
             self.loaded_upto = self.loaded_upto.max(seq);
+            self.unheld.remove(&seq);
             if !self.active.contains_key(&seq) {
                 self.ready.insert(seq, ev);
             }
@@ -32,6 +33,65 @@ impl<E: Pending> Partition<E> {
         // A full read may have more behind it; so may a short one that did not see an event
         // enqueued while it was out.
         self.spilled = (got >= limit || self.spilled_upto >= next).then_some(next);
+    }
+
+    /// Once a read is answered: what was noticed meanwhile is read in its turn, and the buffer
+    /// is brought back to its bounds.
+    pub(super) fn after_read(&mut self) {
+        let late = std::mem::take(&mut self.late);
+        self.unheld.extend(late);
+        self.settle();
+    }
+
+    /// Keeps the buffer within [`BUFFER`] events (a bulk replay must not fill memory) and every
+    /// held event before every `unheld` one: the newest held events go back to the journal —
+    /// their seqs are kept — and are read again in their turn.
+    pub(super) fn settle(&mut self) {
+        if self.loading.is_some() {
+            return; // at most one read's worth over, until it is answered
+        }
+        while let Some((&last, _)) = self.ready.last_key_value() {
+            let over = self.ready.len() > BUFFER;
+            let behind = self.unheld.first().is_some_and(|first| last > *first);
+            if !over && !behind {
+                break;
+            }
+            self.ready.pop_last();
+            self.unheld.insert(last);
+        }
+    }
+
+    /// The answer to a read of `unheld` events (from the first of them): those are taken back,
+    /// in order; anything else it holds is held already or comes with `spilled`. What the read
+    /// went past without finding is no longer pending.
+    pub(super) fn on_loaded_unheld(
+        &mut self,
+        limit: usize,
+        events: Vec<E>,
+        corrupt: Vec<(u64, String)>,
+        out: &mut Vec<Effect<E>>,
+    ) {
+        let got = events.len() + corrupt.len();
+        let mut last = 0;
+        for ev in events {
+            let seq = ev.seq();
+            last = last.max(seq);
+            if self.unheld.remove(&seq) && !self.active.contains_key(&seq) {
+                self.ready.insert(seq, ev);
+            }
+        }
+        for (seq, why) in corrupt {
+            last = last.max(seq);
+            if self.unheld.remove(&seq) {
+                self.backlog = self.backlog.saturating_sub(1);
+                out.push(Effect::Quarantine { seq, why });
+            }
+        }
+        if got < limit {
+            self.unheld.clear(); // the read saw the end: the rest is not pending any more
+        } else {
+            self.unheld.retain(|s| *s > last);
+        }
     }
 
     /// Handles a finished attempt; `false` when the event is not (or no longer) started here.

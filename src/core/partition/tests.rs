@@ -3,6 +3,7 @@
 use super::*;
 
 mod buffer;
+mod replay_bound;
 mod retry_now;
 
 fn ms(v: u64) -> Duration {

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
                 && occurrences(data, secret.as_bytes()) == 1
                 && !["endpoint", "INVALID_JSON"].iter().any(|w| w.contains(secret.as_str()))
             {
-                let text = format!("{}\n{}", e.message, e.hint.as_deref().unwrap_or(""));
+                let text = format!("{}\n{}", e.message, e.hint().unwrap_or(""));
                 assert!(!text.contains(secret.as_str()), "secret quoted in {text:?}");
             }
         }

@@ -89,7 +89,7 @@ fn check_url(url: &str) {
 }
 
 fn text(e: &ApiError) -> String {
-    format!("{}\n{}", e.message, e.hint.as_deref().unwrap_or(""))
+    format!("{}\n{}", e.message, e.hint().unwrap_or(""))
 }
 
 fn run(obj: &Map<String, Value>, allow_http: bool) -> Option<ApiError> {

@@ -38,7 +38,13 @@ pub fn human_bytes(b: u64) -> String {
 pub fn render_status(s: &StatusView) -> String {
     let mut out = String::new();
     let na = "- (daemon not running)";
-    let rate = |r: Option<f64>| r.map_or_else(|| na.to_string(), |r| format!("{r:.2} events/s"));
+    let window = s.rate_window_secs;
+    let rate = |r: Option<f64>| {
+        r.map_or_else(
+            || na.to_string(),
+            |r| format!("{r:.2} events/s (last {window}s)"),
+        )
+    };
     let _ = writeln!(out, "courier {}", s.version);
     if !s.running {
         let _ = writeln!(out, "(read from the journal; the daemon is not running)");
@@ -48,18 +54,8 @@ pub fn render_status(s: &StatusView) -> String {
         "uptime:        {}",
         s.uptime_secs.map_or_else(|| na.to_string(), human_secs)
     );
-    let _ = writeln!(
-        out,
-        "intake:        {} (last {}s)",
-        rate(s.intake_per_sec),
-        s.rate_window_secs
-    );
-    let _ = writeln!(
-        out,
-        "delivery:      {} (last {}s)",
-        rate(s.delivery_per_sec),
-        s.rate_window_secs
-    );
+    let _ = writeln!(out, "intake:        {}", rate(s.intake_per_sec));
+    let _ = writeln!(out, "delivery:      {}", rate(s.delivery_per_sec));
     let _ = writeln!(out, "backlog:       {} events", s.backlog);
     let e = &s.endpoints;
     let _ = writeln!(
@@ -154,6 +150,10 @@ mod tests {
         assert!(
             out.contains("uptime:        - (daemon not running)"),
             "{out}"
+        );
+        assert!(
+            out.contains("intake:        - (daemon not running)\n"),
+            "no rate window without rates: {out}"
         );
         assert!(out.contains("oldest event:  - (nothing waiting)"), "{out}");
         assert!(out.contains("not committing: STORAGE_FULL"), "{out}");

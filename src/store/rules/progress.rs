@@ -76,7 +76,7 @@ impl Rules {
                 rec.down = down;
                 rec.state_since_ms = Some(now);
             }
-            note_result(rec, &u.attempt, now);
+            note_result(rec, &u.attempt, u.progress.last_error.as_ref(), now);
             log_row(t, rec, &u.attempt)?;
         }
         Ok(())
@@ -142,8 +142,9 @@ impl Rules {
 }
 
 /// What a delivery attempt tells of the endpoint: a 2xx that it is connected, a failure its
-/// last error (kept across restarts).
-fn note_result(rec: &mut EndpointRecord, a: &AttemptRecord, now: u64) {
+/// last error (kept across restarts) — the very error the scheduler shows (`shown`, the
+/// event's last error), so a restarted or offline view says the same as the running one.
+fn note_result(rec: &mut EndpointRecord, a: &AttemptRecord, shown: Option<&ErrorInfo>, now: u64) {
     match &a.error {
         None => {
             if a.status.is_some_and(|s| (200..300).contains(&s)) {
@@ -151,11 +152,14 @@ fn note_result(rec: &mut EndpointRecord, a: &AttemptRecord, now: u64) {
             }
         }
         Some(code) => {
-            rec.last_error = Some(ErrorInfo {
-                code: code.clone(),
-                message: a.message.clone().unwrap_or_default(),
-                status: a.status,
-                at_ms: now,
+            rec.last_error = Some(match shown {
+                Some(e) if e.code == *code => e.clone(),
+                _ => ErrorInfo {
+                    code: code.clone(),
+                    message: a.message.clone().unwrap_or_default(),
+                    status: a.status,
+                    at_ms: now,
+                },
             });
         }
     }

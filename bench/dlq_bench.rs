@@ -53,6 +53,7 @@ fn config() -> EndpointConfig {
         timeout_ms: 5000,
         retry_schedule_ms: vec![],
         max_in_flight: 1,
+        max_backlog: None,
     }
 }
 

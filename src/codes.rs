@@ -262,8 +262,8 @@ pub const CATALOG: &[CodeInfo] = &[
     api(
         "STORAGE_FULL",
         507,
-        "the data directory's disk is full; nothing of the request was applied",
-        "free disk space; Courier recovers by itself and acknowledged events are safe",
+        "the data directory's disk is full, or the journal holds --max-journal-bytes of events and this endpoint holds more than its share; nothing of the request was applied",
+        "free disk space (Courier recovers by itself; acknowledged events are safe), or let the endpoints named in the message drain (courier status), or raise --max-journal-bytes",
     ),
     api(
         "STORAGE_UNAVAILABLE",
@@ -341,7 +341,13 @@ pub const CATALOG: &[CodeInfo] = &[
         "BACKLOG_FULL",
         429,
         "the endpoint holds as many undelivered events as its backlog limit allows (--max-backlog); nothing was accepted or dropped",
-        "let the endpoint drain (courier endpoint show ID: is it down or paused?), or raise --max-backlog; send the event again later",
+        "let the endpoint drain (courier endpoint show ID: is it down or paused?), or raise its max_backlog (courier endpoint set ID --max-backlog N) or --max-backlog; send the event again later",
+    ),
+    api(
+        "RETENTION_EXCEEDED",
+        422,
+        "the back-fill window is older than every event the endpoint still retains: retention (--retention) removed those events",
+        "back-fill from the time the message names (the oldest retained event) or later; keep events longer with --retention",
     ),
     // ---- the ingress ----
     ingress(

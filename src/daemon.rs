@@ -83,6 +83,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         Box::new(move |n| notify_handle.notify(n)),
         crate::store::Limits {
             max_backlog: cfg.max_backlog,
+            ..Default::default()
         },
     )
     .map_err(|e| DaemonError::Runtime(format!("cannot open the journal: {e}")))?;

@@ -133,6 +133,34 @@ impl From<crate::store::StoreError> for ApiError {
                     "endpoint {id:?} holds {limit} undelivered events, its limit; nothing was accepted"
                 ),
             ),
+            E::JournalFull {
+                id,
+                held,
+                limit,
+                endpoint_bytes,
+            } => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "STORAGE_FULL",
+                format!(
+                    "the journal holds {held} bytes of events, at its limit of {limit} (--max-journal-bytes); endpoint {id:?} holds {endpoint_bytes} of them; the event was not accepted"
+                ),
+            ),
+            E::WindowGone {
+                id,
+                retained_since_ms,
+            } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "RETENTION_EXCEEDED",
+                match retained_since_ms {
+                    Some(ms) => format!(
+                        "endpoint {id:?} retains events accepted since {} only; retention removed that window",
+                        crate::core::timefmt::rfc3339(ms)
+                    ),
+                    None => {
+                        format!("endpoint {id:?} retains no events; retention removed that window")
+                    }
+                },
+            ),
             E::DiskFull => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "STORAGE_FULL",

@@ -529,6 +529,7 @@ impl Scheduler {
                         attempt,
                         progress,
                         outcome: ProgressOutcome::Pending,
+                        record_len: 0,
                         down,
                     });
                 }
@@ -573,6 +574,7 @@ impl Scheduler {
                         attempt,
                         progress: event.progress,
                         outcome,
+                        record_len: event.record_len,
                         down,
                     });
                 }

@@ -93,7 +93,10 @@ pub use rules::endpoints::ENDPOINT_DELETED;
 
 /// Bumped when a stored shape changes incompatibly.
 /// 2: the `dead_index` table (built at open from a journal of schema 1).
-pub const SCHEMA_VERSION: u64 = 2;
+/// 3: the retained log: `events` keeps delivered events (for back-fill) until retention removes
+///    them; the `done` and `reopened` tables; the endpoint record's third shape. A build of
+///    schema 2 would take retained rows for pending ones, so it must refuse such a journal.
+pub const SCHEMA_VERSION: u64 = 3;
 /// Attempt-log rows kept per endpoint.
 pub const ATTEMPT_LOG_KEEP: u64 = 1000;
 /// How long an `Idempotency-Key` is remembered.
@@ -196,6 +199,21 @@ pub trait Journal: Send + Sync + 'static {
     /// The newest `limit` attempts of an endpoint, newest first.
     fn attempts(&self, endpoint: &str, limit: usize) -> JFuture<'_, Vec<AttemptRecord>>;
 
+    /// Back-fill: reopens, in one durable commit, up to `req.limit` retained events of the
+    /// endpoint accepted in the window that were delivered already, after `req.after` in seq
+    /// order. Each goes back to its place, pending again, marked as a replay (sent with
+    /// `X-HAPP-Replay: 1`), ahead of every event not yet started. Events of the window still
+    /// pending are counted, not reopened. [`BackfillDone::next`] says where to go on.
+    fn backfill(&self, req: BackfillReq) -> JFuture<'_, BackfillDone>;
+    /// Retention: removes delivered events accepted before `retention` ago (and, over
+    /// `max_journal_bytes`, the oldest delivered ones first), at most a bounded amount per
+    /// call (one commit); [`SweepDone::more`] says whether to call again at once.
+    fn sweep(&self) -> JFuture<'_, SweepDone>;
+    /// Bytes of event records the journal holds: pending, retained and dead letters.
+    fn held_bytes(&self) -> u64 {
+        0
+    }
+
     /// Whether the journal can commit, as its last commit found (`/readyz`). A backend that
     /// cannot fail to commit keeps the default.
     fn commit_health(&self) -> CommitHealth {
@@ -261,19 +279,67 @@ impl HealthFlag {
 /// Limits the journal's rules enforce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most pending events per endpoint; intake past it is refused with `BACKLOG_FULL`.
+    /// Most pending events per endpoint (an endpoint's own `max_backlog` overrides it); intake
+    /// past it is refused with `BACKLOG_FULL`.
     pub max_backlog: u64,
+    /// Most bytes of event records the journal holds (pending, retained, dead); intake past it
+    /// is refused with `STORAGE_FULL` (see `store/rules/log.rs` for who is refused first).
+    pub max_journal_bytes: Option<u64>,
+    /// How long delivered events are kept for back-fill (ms).
+    pub retention_ms: u64,
 }
 
 /// The default of `--max-backlog`.
 pub const DEFAULT_MAX_BACKLOG: u64 = 1_000_000;
+/// The default of `--retention`: 72 hours.
+pub const DEFAULT_RETENTION_MS: u64 = 72 * 3600 * 1000;
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_backlog: DEFAULT_MAX_BACKLOG,
+            max_journal_bytes: None,
+            retention_ms: DEFAULT_RETENTION_MS,
         }
     }
+}
+
+/// A back-fill request ([`Journal::backfill`]): the endpoint's events accepted from `since_ms`
+/// to `until_ms` (inclusive, unix ms; `None`: up to now), after seq `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillReq {
+    pub endpoint: String,
+    pub since_ms: u64,
+    pub until_ms: Option<u64>,
+    pub after: Option<u64>,
+    pub limit: usize,
+}
+
+/// What one back-fill commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackfillDone {
+    /// Events reopened (sent again).
+    pub done: u64,
+    /// Events of the window that were still pending (they go out in their turn, once).
+    pub pending: u64,
+    /// The seq to go on after, when it stopped before the end of the window.
+    pub next: Option<u64>,
+    /// When the oldest event the endpoint still retains was accepted (unix ms); `None` when
+    /// it retains none.
+    pub retained_since_ms: Option<u64>,
+    /// Retention removed events of this endpoint that were accepted in the window.
+    pub cut: bool,
+}
+
+/// What one retention pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepDone {
+    /// Delivered events removed.
+    pub removed: u64,
+    /// Their record bytes.
+    pub bytes: u64,
+    /// More is due now (the pass stopped at its bound).
+    pub more: bool,
 }
 
 /// Errors of store operations. `Display` never contains payloads or secrets.
@@ -290,6 +356,23 @@ pub enum StoreError {
     /// The endpoint holds `limit` pending events already (`--max-backlog`).
     #[error("endpoint {id:?} holds {limit} undelivered events, its limit")]
     BacklogFull { id: String, limit: u64 },
+    /// The journal holds `limit` bytes of events (`--max-journal-bytes`); this endpoint's
+    /// intake is refused (the storage itself is fine: nothing needs reopening).
+    #[error(
+        "the journal holds {held} bytes of events, at its limit of {limit} (endpoint {id:?} holds {endpoint_bytes})"
+    )]
+    JournalFull {
+        id: String,
+        held: u64,
+        limit: u64,
+        endpoint_bytes: u64,
+    },
+    /// A back-fill window entirely older than what retention kept.
+    #[error("endpoint {id:?} retains no events of that window")]
+    WindowGone {
+        id: String,
+        retained_since_ms: Option<u64>,
+    },
     #[error("disk full")]
     DiskFull,
     #[error("storage unavailable: {0}")]
@@ -386,6 +469,10 @@ pub struct QueuedEvent {
     pub meta: Arc<EventMeta>,
     pub body: Bytes,
     pub progress: EventProgress,
+    /// Sent again by a back-fill: its attempts carry `X-HAPP-Replay: 1`.
+    pub replay: bool,
+    /// Bytes of its stored record (the journal's byte accounting).
+    pub record_len: u32,
 }
 
 /// One event to accept.
@@ -456,6 +543,8 @@ pub struct ProgressUpdate {
     pub attempt: AttemptRecord,
     pub progress: EventProgress,
     pub outcome: ProgressOutcome,
+    /// Bytes of the event's stored record ([`QueuedEvent::record_len`]).
+    pub record_len: u32,
     /// `Some(true)` when this attempt put the endpoint down, `Some(false)` when it brought it
     /// back, persisted with the attempt.
     pub down: Option<bool>,

@@ -224,6 +224,7 @@ async fn run(actions: Vec<Action>) -> Result<(), TestCaseError> {
             timeout_ms: 1_000,
             retry_schedule_ms: vec![100, 200],
             max_in_flight: 1,
+            max_backlog: None,
         };
         call({
             let j = sys.journal.clone();

@@ -423,6 +423,7 @@ impl EndpointSpec {
             timeout_ms: ms(self.timeout),
             retry_schedule_ms: self.retry_schedule.into_iter().map(ms).collect(),
             max_in_flight: self.max_in_flight,
+            max_backlog: None,
         }
     }
 }

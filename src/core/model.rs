@@ -29,6 +29,11 @@ pub struct EndpointConfig {
     pub timeout_ms: u64,
     pub retry_schedule_ms: Vec<u64>,
     pub max_in_flight: u32,
+    /// Most pending events this endpoint may hold (`None`: `--max-backlog`). Stored at the
+    /// end of [`EndpointRecord`] (third shape), not here: this struct is nested in it, where a
+    /// new field cannot be told from an old record's next one.
+    #[serde(skip)]
+    pub max_backlog: Option<u64>,
 }
 
 /// An endpoint as stored: configuration plus the counters the writer owns.
@@ -58,6 +63,34 @@ pub struct EndpointRecord {
     pub state_since_ms: Option<u64>,
     /// The last delivery failure, kept across restarts (with `down`, its reason).
     pub last_error: Option<ErrorInfo>,
+    // ---- third shape (schema 3; trailing, see [`EndpointRecord::decode`]) ----
+    /// The stored `config.max_backlog` (which is not serialized where it is nested).
+    pub max_backlog: Option<u64>,
+    /// Where the endpoint's log stands: its delivery cursor, what retention kept, its bytes.
+    pub log: LogPos,
+}
+
+/// Where an endpoint's log stands (see the retained log in `store/rules/log.rs`).
+///
+/// An endpoint's `events` rows are its log: every event accepted and not yet removed by
+/// retention (nor moved to the dead letters). Which of them are pending is told by the cursor
+/// and two small side tables, so a delivery does not delete a row: pending are the rows at or
+/// above `cursor` that have no `done` row, and the rows with a `reopened` row (back-filled or
+/// replayed below the cursor).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPos {
+    /// No row below this seq is pending unless it is reopened.
+    pub cursor: u64,
+    /// No `events` row of this endpoint is below this seq (retention removed them).
+    pub retained_from: u64,
+    /// Rows in `done`: delivered at or above the cursor, out of order.
+    pub done: u64,
+    /// Rows in `reopened`: pending although delivered (back-fill) or below the cursor.
+    pub reopened: u64,
+    /// Bytes of the pending records.
+    pub pending_bytes: u64,
+    /// Bytes of every record in the log (pending and retained).
+    pub log_bytes: u64,
 }
 
 /// `connected_at` is rewritten by a 2xx only when it is unset or older than this, so a steady
@@ -79,12 +112,50 @@ struct EndpointRecordV1 {
     down: bool,
 }
 
+/// The second shape of [`EndpointRecord`] (schema 2): the first, then the connect/test fields.
+#[derive(Deserialize)]
+struct EndpointRecordV2 {
+    id: String,
+    config: EndpointConfig,
+    paused: bool,
+    created_ms: u64,
+    updated_ms: u64,
+    next_seq: u64,
+    pending: u64,
+    next_attempt_log: u64,
+    down: bool,
+    connected_at_ms: Option<u64>,
+    state_since_ms: Option<u64>,
+    last_error: Option<ErrorInfo>,
+}
+
 impl EndpointRecord {
-    /// Decodes either shape (postcard has no optional trailing fields: a first-shape record
-    /// ends where the new fields begin, so the full decode fails and the first shape is read).
+    /// Decodes any of its shapes (postcard has no optional trailing fields: an older record
+    /// ends where the newer fields begin, so the newer decode fails and the older shape is
+    /// read). A record of the older shapes has its log at cursor 0 with no bytes counted:
+    /// every row it has in `events` is pending, as those journals kept only pending rows.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if let Ok(rec) = postcard::from_bytes::<EndpointRecord>(bytes) {
+        if let Ok(mut rec) = postcard::from_bytes::<EndpointRecord>(bytes) {
+            rec.config.max_backlog = rec.max_backlog;
             return Some(rec);
+        }
+        if let Ok(v2) = postcard::from_bytes::<EndpointRecordV2>(bytes) {
+            return Some(Self {
+                id: v2.id,
+                config: v2.config,
+                paused: v2.paused,
+                created_ms: v2.created_ms,
+                updated_ms: v2.updated_ms,
+                next_seq: v2.next_seq,
+                pending: v2.pending,
+                next_attempt_log: v2.next_attempt_log,
+                down: v2.down,
+                connected_at_ms: v2.connected_at_ms,
+                state_since_ms: v2.state_since_ms,
+                last_error: v2.last_error,
+                max_backlog: None,
+                log: LogPos::default(),
+            });
         }
         let v1: EndpointRecordV1 = postcard::from_bytes(bytes).ok()?;
         Some(Self {
@@ -100,6 +171,8 @@ impl EndpointRecord {
             connected_at_ms: None,
             state_since_ms: None,
             last_error: None,
+            max_backlog: None,
+            log: LogPos::default(),
         })
     }
 

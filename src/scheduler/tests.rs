@@ -116,6 +116,7 @@ async fn rig(
         timeout_ms: 5000,
         retry_schedule_ms: schedule_ms.to_vec(),
         max_in_flight,
+        max_backlog: None,
     };
     let (rec, _) = journal.put_endpoint("ep".into(), config).await.unwrap();
     let log: Log = Arc::default();
@@ -410,6 +411,7 @@ async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
             timeout_ms: 5000,
             retry_schedule_ms: vec![10_000],
             max_in_flight: 1,
+            max_backlog: None,
         };
         let (rec, _) = journal
             .put_endpoint(format!("ep{i}"), config)

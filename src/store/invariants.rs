@@ -210,6 +210,7 @@ mod tests {
                 timeout_ms: 1,
                 retry_schedule_ms: vec![],
                 max_in_flight: 1,
+                max_backlog: None,
             },
             paused: false,
             created_ms: 0,
@@ -221,6 +222,8 @@ mod tests {
             connected_at_ms: None,
             state_since_ms: None,
             last_error: None,
+            max_backlog: None,
+            log: Default::default(),
         };
         t.endpoint_put("a", &encode(&rec)).unwrap();
         t.event_put("a", 1, b"r").unwrap();

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::rules::{Applied, Changes, Rules, idempotency, read};
 use super::{
-    BulkDone, Clock, DeadPage, DeadQuery, EnqueueOk, EnqueueReq, JFuture, Journal, Loaded,
-    NoticeSink, ProgressUpdate, StoreError, StoredRecord, invariants, system_clock,
+    BackfillDone, BackfillReq, BulkDone, Clock, DeadPage, DeadQuery, EnqueueOk, EnqueueReq,
+    JFuture, Journal, Loaded, NoticeSink, ProgressUpdate, StoreError, StoredRecord, SweepDone,
+    invariants, system_clock,
 };
 use crate::core::dead_filter::DeadFilter;
 use crate::core::model::{
@@ -268,5 +269,13 @@ impl Journal for MemoryJournal {
 
     fn attempts(&self, endpoint: &str, limit: usize) -> JFuture<'_, Vec<AttemptRecord>> {
         self.read(|t| read::attempts(t, endpoint, limit))
+    }
+
+    fn backfill(&self, req: BackfillReq) -> JFuture<'_, BackfillDone> {
+        ready(self.write(|rules, t, _, ch| rules.backfill(t, &req, ch)))
+    }
+
+    fn sweep(&self) -> JFuture<'_, SweepDone> {
+        ready(self.write(|rules, t, now, ch| rules.sweep(t, now, ch)))
     }
 }

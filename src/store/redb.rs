@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex};
 use redb::TableDefinition;
 
 use super::{
-    BulkDone, Clock, CommitHealth, DeadPage, DeadQuery, HealthFlag, JFuture, Journal, Limits,
-    Loaded, NoticeSink, ProgressUpdate, StoreError, StoredRecord, system_clock,
+    BackfillDone, BackfillReq, BulkDone, Clock, CommitHealth, DeadPage, DeadQuery, HealthFlag,
+    JFuture, Journal, Limits, Loaded, NoticeSink, ProgressUpdate, StoreError, StoredRecord,
+    SweepDone, system_clock,
 };
 use crate::core::dead_filter::DeadFilter;
 use crate::core::model::{
@@ -331,6 +332,14 @@ impl Journal for RedbJournal {
     fn attempts(&self, endpoint: &str, limit: usize) -> JFuture<'_, Vec<AttemptRecord>> {
         let endpoint = endpoint.to_string();
         self.read(move |db| db.attempts(&endpoint, limit))
+    }
+
+    fn backfill(&self, req: BackfillReq) -> JFuture<'_, BackfillDone> {
+        Box::pin(self.writer.call(move |reply| Op::Backfill { req, reply }))
+    }
+
+    fn sweep(&self) -> JFuture<'_, SweepDone> {
+        Box::pin(self.writer.call(Op::Sweep))
     }
 }
 

@@ -17,6 +17,7 @@ pub mod dead_letters;
 pub mod endpoints;
 pub mod enqueue;
 pub mod idempotency;
+pub mod log;
 pub mod progress;
 pub mod read;
 

@@ -627,7 +627,13 @@ pub use super::bulk::*;
 /// At `max_backlog` pending events an endpoint refuses more (a batch whole), others are
 /// unaffected, the crossing is told once, and intake resumes once an event left.
 pub async fn the_backlog_limit_refuses_intake_until_it_drains(open: Open) {
-    let h = H::open_with(open, Limits { max_backlog: 2 });
+    let h = H::open_with(
+        open,
+        Limits {
+            max_backlog: 2,
+            ..Default::default()
+        },
+    );
     h.put("a").await;
     h.put("b").await;
     let (first, _) = h.send("a", "1").await;

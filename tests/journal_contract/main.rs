@@ -157,6 +157,7 @@ fn config() -> EndpointConfig {
         timeout_ms: 5000,
         retry_schedule_ms: vec![1000, 2000],
         max_in_flight: 1,
+        max_backlog: None,
     }
 }
 
@@ -169,6 +170,7 @@ fn update(
 ) -> ProgressUpdate {
     ProgressUpdate {
         endpoint: Arc::from(ep),
+        record_len: 0,
         seq,
         attempt: AttemptRecord {
             event_id: event_id.into(),

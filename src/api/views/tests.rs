@@ -153,6 +153,7 @@ fn endpoint_views_are_unchanged() {
             timeout_ms: 2_500,
             retry_schedule_ms: vec![100, 5_000, 120_000, 7_200_000],
             max_in_flight: 3,
+            max_backlog: None,
         },
         paused: false,
         created_ms: 1_795_240_146_123,
@@ -164,6 +165,8 @@ fn endpoint_views_are_unchanged() {
         connected_at_ms: Some(1_795_240_148_000),
         state_since_ms: Some(1_795_240_146_500),
         last_error: None,
+        max_backlog: None,
+        log: Default::default(),
     };
     let rt = RuntimeView {
         id: "acme".into(),
@@ -206,6 +209,7 @@ fn a_stored_endpoint_shows_its_stored_state() {
             timeout_ms: 5_000,
             retry_schedule_ms: vec![],
             max_in_flight: 1,
+            max_backlog: None,
         },
         paused: false,
         created_ms: 0,
@@ -217,6 +221,8 @@ fn a_stored_endpoint_shows_its_stored_state() {
         connected_at_ms: None,
         state_since_ms: None,
         last_error: None,
+        max_backlog: None,
+        log: Default::default(),
     };
     assert_eq!(endpoint_view(&rec, None, None).state, "down");
     rec.paused = true;

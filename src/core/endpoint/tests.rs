@@ -77,6 +77,7 @@ fn endpoint_updates_merge_every_field() {
         timeout_ms: 2_000,
         retry_schedule_ms: vec![1_000, 2_000],
         max_in_flight: 3,
+        max_backlog: None,
     };
     let upd = |b: &str| endpoint_config(b.as_bytes(), Some(&cur), false).unwrap();
     assert_eq!(upd("{}"), cur, "an empty update changes nothing");

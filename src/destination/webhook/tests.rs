@@ -14,6 +14,7 @@ fn config(url: &str) -> EndpointConfig {
         timeout_ms: 5_000,
         retry_schedule_ms: vec![1_000],
         max_in_flight: 1,
+        max_backlog: None,
     }
 }
 

@@ -119,6 +119,12 @@ impl Journal for HeldRead {
     fn attempts(&self, endpoint: &str, limit: usize) -> JFuture<'_, Vec<AttemptRecord>> {
         self.inner.attempts(endpoint, limit)
     }
+    fn backfill(&self, req: crate::store::BackfillReq) -> JFuture<'_, crate::store::BackfillDone> {
+        self.inner.backfill(req)
+    }
+    fn sweep(&self) -> JFuture<'_, crate::store::SweepDone> {
+        self.inner.sweep()
+    }
 }
 
 fn req(i: usize) -> EnqueueReq {
@@ -166,6 +172,7 @@ async fn an_event_enqueued_while_a_read_is_out_is_delivered() {
         timeout_ms: 5000,
         retry_schedule_ms: vec![1_000],
         max_in_flight: 1,
+        max_backlog: None,
     };
     inner.put_endpoint("ep".into(), config).await.unwrap();
     // Three events wait in the journal when the scheduler starts: it reads them.

@@ -22,6 +22,7 @@ async fn without_the_index_one_endpoints_dead_letters_are_scanned_in_seq_order()
         timeout_ms: 5000,
         retry_schedule_ms: vec![],
         max_in_flight: 1,
+        max_backlog: None,
     };
     j.put_endpoint("a".into(), config.clone()).await.unwrap();
     j.put_endpoint("b".into(), config).await.unwrap();

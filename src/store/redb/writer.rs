@@ -29,8 +29,8 @@ use crate::core::model::{
 };
 use crate::store::rules::{Rules, idempotency};
 use crate::store::{
-    BulkDone, Clock, CommitHealth, EnqueueOk, EnqueueReq, HealthFlag, Limits, NoticeSink,
-    ProgressOutcome, ProgressUpdate, StoreError, system_clock,
+    BackfillDone, BackfillReq, BulkDone, Clock, CommitHealth, EnqueueOk, EnqueueReq, HealthFlag,
+    Limits, NoticeSink, ProgressOutcome, ProgressUpdate, StoreError, SweepDone, system_clock,
 };
 use answers::{Batch, Finished};
 
@@ -97,6 +97,13 @@ pub enum Op {
         limit: usize,
         reply: Reply<BulkDone>,
     },
+    /// One chunk of a back-fill, one commit.
+    Backfill {
+        req: BackfillReq,
+        reply: Reply<BackfillDone>,
+    },
+    /// One retention pass, one commit.
+    Sweep(Reply<SweepDone>),
     /// Creates or updates an ingress channel (its endpoint must exist).
     PutChannel {
         id: String,
@@ -500,6 +507,14 @@ impl WriterState {
                 let r = rules.purge_matching(t, &filter, after, limit);
                 b.settle(reply, r, Finished::Bulk)
             }
+            Op::Backfill { req, reply } => {
+                let r = rules.backfill(t, &req, &mut b.changes);
+                b.settle(reply, r, Finished::Backfill)
+            }
+            Op::Sweep(reply) => {
+                let r = rules.sweep(t, now, &mut b.changes);
+                b.settle(reply, r, Finished::Sweep)
+            }
             Op::PutChannel { id, config, reply } => {
                 let r = rules.put_channel(t, id, config, now);
                 b.settle(reply, r, Finished::Channel)
@@ -540,6 +555,8 @@ fn fail_ops(ops: Vec<Op>, e: &StoreError) {
             Op::ReplayMatching { reply, .. } | Op::PurgeMatching { reply, .. } => {
                 reply.send(Err(e.clone())).map_err(drop)
             }
+            Op::Backfill { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
+            Op::Sweep(reply) => reply.send(Err(e.clone())).map_err(drop),
             Op::PutChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::DeleteChannel { reply, .. } => reply.send(Err(e.clone())).map_err(drop),
             Op::Sync(reply) | Op::Stop(reply) => reply.send(Err(e.clone())).map_err(drop),

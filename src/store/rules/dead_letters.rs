@@ -383,6 +383,8 @@ impl Rules {
                 meta: Arc::new(rec.meta),
                 body: rec.body,
                 progress,
+                replay: false,
+                record_len: bytes.len() as u32,
             },
         });
         Ok(Ok((dl.endpoint, dl.seq, bytes.len())))

@@ -31,6 +31,7 @@ impl Rules {
                 // Connected means connected to this URL.
                 rec.connected_at_ms = None;
             }
+            rec.max_backlog = config.max_backlog;
             rec.config = config;
             rec.updated_ms = now;
             rec.clone()
@@ -40,6 +41,7 @@ impl Rules {
             let next_seq = t.tombstone_take(&id)?.unwrap_or(1);
             let rec = EndpointRecord {
                 id: id.clone(),
+                max_backlog: config.max_backlog,
                 config,
                 paused: false,
                 created_ms: now,
@@ -51,6 +53,11 @@ impl Rules {
                 connected_at_ms: None,
                 state_since_ms: Some(now),
                 last_error: None,
+                log: crate::core::model::LogPos {
+                    cursor: next_seq,
+                    retained_from: next_seq,
+                    ..Default::default()
+                },
             };
             self.endpoints.insert(id, rec.clone());
             rec

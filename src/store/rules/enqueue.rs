@@ -67,6 +67,8 @@ impl Rules {
                 meta: req.meta,
                 body: req.body,
                 progress: EventProgress::default(),
+                replay: false,
+                record_len: req.record.len() as u32,
             },
         });
         Ok(Ok(EnqueueOk {

@@ -71,6 +71,8 @@ pub fn load_events(
             meta: Arc::new(meta),
             body,
             progress,
+            replay: false,
+            record_len: v.len() as u32,
         });
         Ok(true)
     })?;

@@ -106,6 +106,7 @@ fn config() -> EndpointConfig {
         timeout_ms: 5000,
         retry_schedule_ms: vec![1000],
         max_in_flight: 1,
+        max_backlog: None,
     }
 }
 
@@ -131,6 +132,7 @@ fn req(ep: &str, body: &str, key: Option<&str>, now: u64) -> EnqueueReq {
 fn update(ep: &str, seq: u64, outcome: ProgressOutcome, down: Option<bool>) -> ProgressUpdate {
     ProgressUpdate {
         endpoint: Arc::from(ep),
+        record_len: 0,
         seq,
         attempt: AttemptRecord {
             event_id: format!("evt_{ep}_{seq}"),

@@ -4,7 +4,7 @@
 use super::Reply;
 use crate::core::model::{ChannelRecord, EndpointRecord};
 use crate::store::rules::{Applied, Changes};
-use crate::store::{BulkDone, EnqueueOk, StoreError};
+use crate::store::{BackfillDone, BulkDone, EnqueueOk, StoreError, SweepDone};
 
 /// An op's answer, held until its commit is known.
 pub(super) enum Finished {
@@ -18,6 +18,8 @@ pub(super) enum Finished {
     Unit(Reply<()>, Result<(), StoreError>),
     Replay(Reply<(String, u64)>, Result<(String, u64), StoreError>),
     Bulk(Reply<BulkDone>, Result<BulkDone, StoreError>),
+    Backfill(Reply<BackfillDone>, Result<BackfillDone, StoreError>),
+    Sweep(Reply<SweepDone>, Result<SweepDone, StoreError>),
     Channel(
         Reply<(ChannelRecord, bool)>,
         Result<(ChannelRecord, bool), StoreError>,
@@ -35,6 +37,8 @@ impl Finished {
             Finished::Unit(r, v) => r.send(v).map_err(drop),
             Finished::Replay(r, v) => r.send(v).map_err(drop),
             Finished::Bulk(r, v) => r.send(v).map_err(drop),
+            Finished::Backfill(r, v) => r.send(v).map_err(drop),
+            Finished::Sweep(r, v) => r.send(v).map_err(drop),
             Finished::Channel(r, v) => r.send(v).map_err(drop),
         };
     }
@@ -48,6 +52,8 @@ impl Finished {
             Finished::Unit(r, _) => r.send(Err(e)).map_err(drop),
             Finished::Replay(r, _) => r.send(Err(e)).map_err(drop),
             Finished::Bulk(r, _) => r.send(Err(e)).map_err(drop),
+            Finished::Backfill(r, _) => r.send(Err(e)).map_err(drop),
+            Finished::Sweep(r, _) => r.send(Err(e)).map_err(drop),
             Finished::Channel(r, _) => r.send(Err(e)).map_err(drop),
         };
     }

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use clap::Parser;
-use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTableMetadata, TableDefinition};
 
 const EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("events");
 

@@ -527,7 +527,7 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     crate::telemetry::describe();
     // Present at 0 from the start (besides those the writer and the scheduler register): the
     // dead-letter reasons Courier itself gives, the accepted ingress requests, the operator
-    // queue's drops. Failure codes appear with their first attempt.
+    // queue's drops, what retention removed. Failure codes appear with their first attempt.
     for reason in [
         crate::core::partition::MAX_RETRIES_EXCEEDED,
         crate::store::ENDPOINT_DELETED,
@@ -538,6 +538,8 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     }
     metrics::counter!(crate::telemetry::INGRESS_REQUESTS, crate::telemetry::CODE => crate::telemetry::OK).increment(0);
     metrics::counter!(crate::telemetry::OPERATOR_DROPPED).increment(0);
+    metrics::counter!(crate::telemetry::RETENTION_REMOVED).increment(0);
+    metrics::counter!(crate::telemetry::RETENTION_REMOVED_BYTES).increment(0);
     Some(handle)
 }
 

@@ -156,6 +156,17 @@ async fn a_window_retention_removed_answers_422_naming_the_oldest_retained_time(
     let until = edge().await;
     // Retention (2s, swept every 200ms) removes them.
     tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let metrics = d.req("GET", "/metrics", None).await;
+    let text = String::from_utf8_lossy(&metrics.raw).to_string();
+    let removed: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("courier_retention_removed_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no retention counter in {text}"));
+    assert!(
+        removed >= 2.0,
+        "retention counted what it removed: {removed}"
+    );
     let sent_at = now_ms();
     let kept = send_n(&d, "acme", "kept", 1).await;
     delivered(&r, 3).await;

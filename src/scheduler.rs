@@ -530,7 +530,6 @@ impl Scheduler {
                         attempt,
                         progress,
                         outcome: ProgressOutcome::Pending,
-                        record_len: 0,
                         down,
                     });
                 }
@@ -575,7 +574,6 @@ impl Scheduler {
                         attempt,
                         progress: event.progress,
                         outcome,
-                        record_len: event.record_len,
                         down,
                     });
                 }

@@ -5,6 +5,12 @@
 //! it (an event delivered before a kill whose delivery was not yet durable). The first copy may
 //! be read by the receiver just after the kill, from the socket buffer, hence "before a restart".
 //!
+//! The retained log is in the loop too: retention runs (`--retention 3s`, so its passes land
+//! between kills) and every round back-fills an endpoint's last second while the kill may cut
+//! it. A back-filled copy (`X-HAPP-Replay: 1`) is no duplicate to explain, but it must be of an
+//! event that reached the receiver before; after the loop a last back-fill must send exactly
+//! its window, in order, and retention must have removed what it kept past its time.
+//!
 //! `COURIER_CRASH_KILLS` sets the number of kills (default 5); `scripts/crash-loop.sh` runs 50.
 
 use testkit::{daemon, receiver};
@@ -64,7 +70,7 @@ async fn kill_9_at_random_moments_loses_nothing_and_keeps_order() {
     )
     .await
     .unwrap();
-    let mut d = Daemon::start(&["--allow-http"]).await;
+    let mut d = Daemon::start(&["--allow-http", "--retention", "3s"]).await;
     for e in 0..ENDPOINTS {
         d.put_endpoint(&format!("e{e}"), json!({"url": r.url(&format!("/e{e}"))}))
             .await;
@@ -106,8 +112,31 @@ async fn kill_9_at_random_moments_loses_nothing_and_keeps_order() {
         }
         counter += 10_000_000;
         let wait = 150 + rng.next() % 500;
+        // A back-fill of one endpoint's last second, at a random moment of the round (the
+        // kill may cut it: what it committed goes out, the rest was never answered).
+        let backfill = {
+            let socket = socket.clone();
+            let ep = format!("e{}", rng.next() % ENDPOINTS as u64);
+            let at = rng.next() % wait;
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(at)).await;
+                let since = courier::core::timefmt::rfc3339(
+                    courier::core::timefmt::now_ms().saturating_sub(1000),
+                );
+                let body = json!({ "since": since }).to_string();
+                let _ = daemon::request(
+                    &socket,
+                    "POST",
+                    &format!("/v1/endpoints/{ep}/replay"),
+                    Some(body.into()),
+                    &[],
+                )
+                .await;
+            })
+        };
         tokio::time::sleep(Duration::from_millis(wait)).await;
         d.kill9();
+        let _ = backfill.await;
         stop.store(true, Ordering::Relaxed);
         for t in tasks {
             let _ = t.await;
@@ -152,6 +181,26 @@ async fn kill_9_at_random_moments_loses_nothing_and_keeps_order() {
         lost.len(),
         &lost[..lost.len().min(5)]
     );
+
+    // A back-filled copy is of an event the receiver had before.
+    let is_replay = |x: &receiver::Delivery| x.headers.get("x-happ-replay").is_some();
+    let mut had: HashSet<&str> = HashSet::new();
+    let mut backfilled = 0;
+    for x in &deliveries {
+        let Some(id) = x.event_id.as_deref() else {
+            continue;
+        };
+        if is_replay(x) {
+            backfilled += 1;
+            assert!(
+                had.contains(id),
+                "back-filled {id} before it was ever delivered (seed {seed})"
+            );
+        } else {
+            had.insert(id);
+        }
+    }
+    let deliveries: Vec<_> = deliveries.into_iter().filter(|x| !is_replay(x)).collect();
 
     // First deliveries per endpoint, in arrival order, must follow the sequence numbers.
     let mut first: HashMap<String, Instant> = HashMap::new();
@@ -199,9 +248,81 @@ async fn kill_9_at_random_moments_loses_nothing_and_keeps_order() {
         }
     }
     eprintln!(
-        "deliveries {}, unique {}, duplicates {dups} (all across a crash)",
+        "deliveries {}, unique {}, duplicates {dups} (all across a crash), back-filled copies {backfilled}",
         deliveries.len(),
         first.len()
+    );
+
+    // After the loop: a back-fill sends exactly its window, in order; and retention removed
+    // the events delivered before its time.
+    let since = courier::core::timefmt::now_ms();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut window = Vec::new();
+    for i in 0..5 {
+        let a = d
+            .req(
+                "POST",
+                "/v1/endpoints/e0/events",
+                Some(&format!("{{\"last\":{i}}}")),
+            )
+            .await;
+        assert_eq!(a.status, 202, "{a:?}");
+        window.push(a.json["id"].as_str().unwrap().to_string());
+    }
+    let wait_for = |n: usize| {
+        let r = &r;
+        let window = window.clone();
+        async move {
+            for _ in 0..300 {
+                let got: Vec<String> = r
+                    .deliveries()
+                    .iter()
+                    .filter(|x| {
+                        x.event_id
+                            .as_deref()
+                            .is_some_and(|id| window.iter().any(|w| w == id))
+                    })
+                    .filter_map(|x| x.event_id.clone())
+                    .collect();
+                if got.len() >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("the last events were not delivered {n} times (seed {seed})");
+        }
+    };
+    wait_for(5).await;
+    let body = json!({ "since": courier::core::timefmt::rfc3339(since) }).to_string();
+    let a = d.req("POST", "/v1/endpoints/e0/replay", Some(&body)).await;
+    assert_eq!((a.status, &a.json["replayed"]), (202, &json!(5)), "{a:?}");
+    wait_for(10).await;
+    let copies: Vec<String> = r
+        .deliveries()
+        .iter()
+        .filter(|x| is_replay(x))
+        .filter_map(|x| x.event_id.clone())
+        .filter(|id| window.contains(id))
+        .collect();
+    assert_eq!(copies, window, "exactly the window, in order (seed {seed})");
+    // Retention (3 s) has run on this daemon since its last start.
+    let mut removed = 0.0;
+    for _ in 0..100 {
+        let m = d.req("GET", "/metrics", None).await;
+        removed = String::from_utf8_lossy(&m.raw)
+            .lines()
+            .find(|l| l.starts_with("courier_retention_removed_total"))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if removed > 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        removed > 0.0,
+        "retention removed nothing in 10 s (seed {seed})"
     );
     let _ = d.terminate();
 }

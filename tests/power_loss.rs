@@ -2,7 +2,8 @@
 //! (`testkit::power_loss`), a seeded random workload through the `Journal` trait with the power
 //! cut at a random write or sync, then a new journal over what the disk kept: every acknowledged
 //! event is there (pending, delivered and retained, or a dead letter, in a state the contract
-//! allows), the invariants hold, and the journal takes and delivers new events.
+//! allows), the invariants hold, and the journal takes and delivers new events. A quarter of
+//! the rounds lose power a second time while the journal recovers.
 //!
 //! Reproducible: each round's workload and cut point follow from its seed, printed on failure
 //! (`POWER_LOSS_SEED=<seed> POWER_LOSS_ROUNDS=1` reruns it; group commit timing can still vary).
@@ -556,6 +557,17 @@ async fn round(
     r.disk.cut(how);
     drop(j);
     r.disk.power_on();
+    if r.rng.below(4) == 0 {
+        // The power goes again while the journal recovers.
+        r.disk.arm(r.rng.below(60), how);
+        match r.open() {
+            Ok(j) => drop(j),
+            Err(e) if !r.disk.is_cut() => return Err(format!("recovery failed: {e}")),
+            Err(_) => {}
+        }
+        r.disk.cut(how);
+        r.disk.power_on();
+    }
     let j = r.open()?;
     check(&r, &j).await?;
     still_works(&mut r, &j).await?;

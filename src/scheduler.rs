@@ -529,7 +529,6 @@ impl Scheduler {
                         attempt,
                         progress,
                         outcome: ProgressOutcome::Pending,
-                        record_len: 0,
                         down,
                     });
                 }
@@ -574,7 +573,6 @@ impl Scheduler {
                         attempt,
                         progress: event.progress,
                         outcome,
-                        record_len: event.record_len,
                         down,
                     });
                 }

@@ -60,30 +60,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // (a) redb, the layout of `events`.
     let path = dir.path().join("t.redb");
-    let db = Database::builder()
-        .set_cache_size(32 << 20)
-        .create(&path)?;
+    let db = Database::builder().set_cache_size(32 << 20).create(&path)?;
     let mut seq = 0u64;
-    let mut append = |db: &Database, n: u64| -> Result<f64, Box<dyn std::error::Error>> {
-        let t = Instant::now();
-        let mut left = n;
-        while left > 0 {
-            let k = left.min(a.batch);
-            let tx = db.begin_write()?;
-            {
-                let mut tab = tx.open_table(EVENTS)?;
-                for _ in 0..k {
-                    let ep = &names[(seq % a.endpoints as u64) as usize];
-                    tab.insert((ep.as_str(), seq), record.as_slice())?;
-                    seq += 1;
+    let append =
+        |db: &Database, seq: &mut u64, n: u64| -> Result<f64, Box<dyn std::error::Error>> {
+            let t = Instant::now();
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(a.batch);
+                let tx = db.begin_write()?;
+                {
+                    let mut tab = tx.open_table(EVENTS)?;
+                    for _ in 0..k {
+                        let ep = &names[(*seq % a.endpoints as u64) as usize];
+                        tab.insert((ep.as_str(), *seq), record.as_slice())?;
+                        *seq += 1;
+                    }
                 }
+                tx.commit()?;
+                left -= k;
             }
-            tx.commit()?;
-            left -= k;
-        }
-        Ok(n as f64 / t.elapsed().as_secs_f64())
-    };
-    let rate = append(&db, a.events)?;
+            Ok(n as f64 / t.elapsed().as_secs_f64())
+        };
+    let rate = append(&db, &mut seq, a.events)?;
     let after_append = file_len(&path);
     println!(
         "redb append: {rate:.0} records/s; file {:.1} MiB = {:.2}x the records",
@@ -118,7 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sizes = Vec::new();
     for _round in 0..a.rounds {
         let from = seq;
-        append(&db, a.events)?;
+        append(&db, &mut seq, a.events)?;
         let tx = db.begin_write()?;
         {
             let mut tab = tx.open_table(EVENTS)?;

@@ -84,6 +84,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
     let rate = append(&db, &mut seq, a.events)?;
     let after_append = file_len(&path);
+    let tx = db.begin_write()?;
+    let st = tx.stats()?;
+    tx.abort()?;
+    println!(
+        "redb pages: {} allocated of {} B; {} leaf, {} branch; leaf bytes stored {:.1} MiB, fragmented {:.1} MiB",
+        st.allocated_pages(),
+        st.page_size(),
+        st.leaf_pages(),
+        st.branch_pages(),
+        mib(st.stored_bytes()),
+        mib(st.fragmented_bytes())
+    );
     println!(
         "redb append: {rate:.0} records/s; file {:.1} MiB = {:.2}x the records",
         mib(after_append),

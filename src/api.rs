@@ -1,13 +1,15 @@
 //! The producer/admin HTTP API (served on the Unix socket, on TCP and in-process offline): the
 //! shared state, the step every request passes before routing (admin access: [`auth`]), the
 //! request log line, and the router. The handlers live one file per resource: [`endpoints`],
-//! [`events`] (with the NDJSON [`batch`]), [`dead_letters`], [`channels`], [`errors`] (the
+//! [`events`] (with the NDJSON [`batch`]), [`dead_letters`], [`backfill`] (from the retained
+//! log), [`channels`], [`errors`] (the
 //! error catalogue), [`admin`] (livez/readyz/metrics), [`status`] (the one-screen summary);
 //! [`http`] has the response and request helpers and [`views`] turns
 //! records into the JSON shapes of [`crate::views`].
 
 pub mod admin;
 pub mod auth;
+pub mod backfill;
 pub mod batch;
 pub mod channels;
 pub mod dead_letters;
@@ -59,6 +61,10 @@ pub struct AppState {
     pub metrics_max_endpoints: usize,
     /// The journal's file (its size is in `/v1/status`), when it is one.
     pub journal_file: Option<PathBuf>,
+    /// The limits the daemon runs with (`--max-backlog`, `--max-journal-bytes`,
+    /// `--retention`): shown in the endpoint views and the status. Offline inspection does
+    /// not know the daemon's flags and has the defaults.
+    pub limits: crate::store::Limits,
 }
 
 /// Entry point for every request that came `via` a listener: the [`before`] step, the route,
@@ -145,6 +151,10 @@ async fn route(state: &AppState, req: &mut Request<Body>) -> Result<Resp, ApiErr
         },
         ["v1", "endpoints", id, "events"] => match m {
             Method::POST => events::enqueue(state, id, req).await,
+            _ => Err(method_not_allowed("POST")),
+        },
+        ["v1", "endpoints", id, "replay"] => match m {
+            Method::POST => backfill::backfill(state, id, req).await,
             _ => Err(method_not_allowed("POST")),
         },
         ["v1", "endpoints", id, "attempts"] => match m {

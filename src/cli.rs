@@ -1,5 +1,5 @@
-//! Client side of the `courier` command line: the `endpoint`, `send`, `channel`, `dlq` and
-//! `status` subcommands (and `explain`, which needs no daemon), which talk to a running daemon
+//! Client side of the `courier` command line: the `endpoint`, `send`, `channel`, `dlq`,
+//! `replay` (back-fill) and `status` subcommands (and `explain`, which needs no daemon), which talk to a running daemon
 //! over its Unix socket (or its TCP admin API, `--url` with a token) through [`crate::client`]
 //! — or, given `--data-dir` while the daemon is stopped, to the read-only API of
 //! [`crate::offline`] — and render its answers as tables, `key: value` lines ([`render`]) or
@@ -14,6 +14,7 @@ mod endpoint;
 pub mod explain;
 mod input;
 pub mod render;
+mod replay;
 mod send;
 mod status;
 
@@ -34,6 +35,7 @@ pub use channel::ChannelCmd;
 pub use dlq::DlqCmd;
 pub use endpoint::EndpointCmd;
 pub use explain::ExplainArgs;
+pub use replay::ReplayArgs;
 pub use send::SendArgs;
 
 /// Exit code for a refusal or a malformed answer from the daemon.
@@ -291,6 +293,14 @@ pub async fn endpoint(opts: &ClientOpts, cmd: EndpointCmd) -> i32 {
 pub async fn dlq(opts: &ClientOpts, cmd: DlqCmd) -> i32 {
     match opts.resolve().await {
         Ok(opts) => finish(dlq::run(&opts, cmd).await),
+        Err(f) => finish(Err(f)),
+    }
+}
+
+/// Runs `replay` (back-fill); returns the process exit code.
+pub async fn replay(opts: &ClientOpts, args: ReplayArgs) -> i32 {
+    match opts.resolve().await {
+        Ok(opts) => finish(replay::run(&opts, args).await),
         Err(f) => finish(Err(f)),
     }
 }

@@ -349,6 +349,18 @@ pub const CATALOG: &[CodeInfo] = &[
         "the back-fill window is older than every event the endpoint still retains: retention (--retention) removed those events",
         "back-fill from the time the message names (the oldest retained event) or later; keep events longer with --retention",
     ),
+    api(
+        "INVALID_MAX_BACKLOG",
+        422,
+        "max_backlog is not a whole number of events from 1 to 1,000,000,000",
+        "give the endpoint's own limit, e.g. {\"max_backlog\": 10000}, or null to use the daemon's --max-backlog (courier endpoint set ID --max-backlog N|default)",
+    ),
+    api(
+        "SINCE_REQUIRED",
+        400,
+        "a back-fill needs the start of its window: since is missing",
+        "send {\"since\": \"2026-11-21T06:00:00Z\"} (and \"until\" to end the window before now); courier replay ID --since 2h",
+    ),
     // ---- the ingress ----
     ingress(
         "RATE_LIMITED",

@@ -1,5 +1,5 @@
 //! `courier serve`: opens the journal, starts the writer, the scheduler and the API listeners,
-//! and shuts them down in order on SIGTERM/SIGINT.
+//! and shuts them down in order on SIGTERM/SIGINT; the retention task is in [`retention`].
 //!
 //! Start-up order: check the configuration and the socket path (never replace anything but a
 //! socket nobody answers on) → bind the TCP listeners → create the data dir and open the
@@ -9,8 +9,10 @@
 //!
 //! Shutdown order: stop intake (new enqueues get 503 `SHUTTING_DOWN`, listeners stop
 //! accepting, open connections finish their request) → the scheduler lets in-flight attempts
-//! finish within `shutdown_grace` and journals their results → the writer makes everything
-//! durable → exit 0. An attempt cut off by the grace period is simply sent again next start.
+//! finish within `shutdown_grace` and journals their results → the retention task stops → the
+//! writer makes everything durable → exit 0. An attempt cut off by the grace period is simply sent again next start.
+
+pub mod retention;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,10 +83,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         &db_path,
         cfg.cache_bytes,
         Box::new(move |n| notify_handle.notify(n)),
-        crate::store::Limits {
-            max_backlog: cfg.max_backlog,
-            ..Default::default()
-        },
+        cfg.limits(),
     )
     .map_err(|e| DaemonError::Runtime(format!("cannot open the journal: {e}")))?;
     let journal: Arc<dyn Journal> = Arc::new(journal);
@@ -138,6 +137,8 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
             sampled.sample();
         }
     });
+    let (retention_stop, retention_rx) = watch::channel(false);
+    let retention = retention::spawn(journal.clone(), cfg.retention, retention_rx);
     let channels = Arc::new(Channels::load(channels));
     let state = Arc::new(AppState {
         journal: journal.clone(),
@@ -151,6 +152,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         activity: Some(activity),
         metrics_max_endpoints: cfg.metrics_max_endpoints,
         journal_file: Some(db_path.clone()),
+        limits: cfg.limits(),
     });
     let ingress = Arc::new(IngressState {
         intake: intake.clone(),
@@ -190,6 +192,9 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     sched_handle.shutdown(cfg.shutdown_grace).await;
     let _ = sched_task.await;
     sampler.abort();
+    // Between passes: none runs into the close.
+    let _ = retention_stop.send(true);
+    let _ = retention.await;
     // The final durable commit; the journal takes no writes after it.
     let synced = journal.close().await;
     drop(state);
@@ -522,7 +527,7 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     crate::telemetry::describe();
     // Present at 0 from the start (besides those the writer and the scheduler register): the
     // dead-letter reasons Courier itself gives, the accepted ingress requests, the operator
-    // queue's drops. Failure codes appear with their first attempt.
+    // queue's drops, what retention removed. Failure codes appear with their first attempt.
     for reason in [
         crate::core::partition::MAX_RETRIES_EXCEEDED,
         crate::store::ENDPOINT_DELETED,
@@ -533,6 +538,8 @@ fn install_metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     }
     metrics::counter!(crate::telemetry::INGRESS_REQUESTS, crate::telemetry::CODE => crate::telemetry::OK).increment(0);
     metrics::counter!(crate::telemetry::OPERATOR_DROPPED).increment(0);
+    metrics::counter!(crate::telemetry::RETENTION_REMOVED).increment(0);
+    metrics::counter!(crate::telemetry::RETENTION_REMOVED_BYTES).increment(0);
     Some(handle)
 }
 

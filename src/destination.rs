@@ -78,6 +78,9 @@ pub struct Delivery {
     pub body: Bytes,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// Sent again by a back-fill (`QueuedEvent::replay`): the attempt carries
+    /// `X-HAPP-Replay: 1`.
+    pub replay: bool,
 }
 
 /// A connection test: the `webhook.ping` event's id and time (unix ms).

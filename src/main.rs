@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use courier::cli::{self, ChannelCmd, ClientOpts, DlqCmd, EndpointCmd, ExplainArgs, SendArgs};
+use courier::cli::{
+    self, ChannelCmd, ClientOpts, DlqCmd, EndpointCmd, ExplainArgs, ReplayArgs, SendArgs,
+};
 use courier::config::{Config, EXIT_CONFIG, ServeArgs};
 use courier::daemon::{self, DaemonError};
 
@@ -47,6 +49,13 @@ enum Command {
         #[command(subcommand)]
         cmd: DlqCmd,
     },
+    /// Back-fill: send an endpoint's retained events of a time window again (X-HAPP-Replay: 1).
+    Replay {
+        #[command(flatten)]
+        opts: ClientOpts,
+        #[command(flatten)]
+        args: ReplayArgs,
+    },
     /// Explain an error code: what it means and how to fix it (no daemon needed).
     Explain(ExplainArgs),
     /// The daemon on one screen: uptime, rates, backlog, endpoints by state, dead letters.
@@ -66,6 +75,7 @@ fn main() -> ExitCode {
         Command::Endpoint { opts, cmd } => client(|rt| rt.block_on(cli::endpoint(&opts, cmd))),
         Command::Send { opts, args } => client(|rt| rt.block_on(cli::send(&opts, args))),
         Command::Dlq { opts, cmd } => client(|rt| rt.block_on(cli::dlq(&opts, cmd))),
+        Command::Replay { opts, args } => client(|rt| rt.block_on(cli::replay(&opts, args))),
         Command::Channel { opts, cmd } => client(|rt| rt.block_on(cli::channel(&opts, cmd))),
         Command::Explain(args) => ExitCode::from(cli::explain::run(&args).clamp(0, 255) as u8),
         Command::Status { opts } => client(|rt| rt.block_on(cli::status(&opts))),

@@ -58,6 +58,8 @@ pub async fn open(data_dir: &Path) -> Result<Local, ReadOnlyError> {
         activity: None,
         metrics_max_endpoints: 0,
         journal_file: Some(path.clone()),
+        // The daemon's flags are not stored: the defaults.
+        limits: crate::store::Limits::default(),
     });
     Ok(Local::new(data_dir.display().to_string(), move || {
         connect(state.clone())

@@ -500,6 +500,7 @@ impl Scheduler {
                         meta: ev.meta.clone(),
                         body: ev.body.clone(),
                         attempt,
+                        replay: ev.replay,
                     });
                     let endpoint = p.id.clone();
                     let started_ms = now_ms();

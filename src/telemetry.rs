@@ -51,6 +51,8 @@ pub const DELIVERY_LATENCY: &str = "courier_delivery_latency_seconds";
 pub const ATTEMPT_DURATION: &str = "courier_attempt_duration_seconds";
 pub const COMMIT_BATCH: &str = "courier_commit_batch_events";
 pub const COMMIT_DURATION: &str = "courier_commit_duration_seconds";
+pub const RETENTION_REMOVED: &str = "courier_retention_removed_total";
+pub const RETENTION_REMOVED_BYTES: &str = "courier_retention_removed_bytes_total";
 
 /// Label key of [`ATTEMPTS`] and [`INGRESS_REQUESTS`]: a stable code of [`crate::codes`], or
 /// [`OK`] for success.
@@ -185,6 +187,16 @@ pub const CATALOG: &[Metric] = &[
         BATCH_BUCKETS,
     ),
     histogram(COMMIT_DURATION, "Journal commit latency", COMMIT_BUCKETS),
+    counter(
+        RETENTION_REMOVED,
+        "Delivered events removed by retention (--retention, --max-journal-bytes)",
+        &[],
+    ),
+    counter(
+        RETENTION_REMOVED_BYTES,
+        "Bytes of event records removed by retention",
+        &[],
+    ),
 ];
 
 /// The catalogue entry of `name`.

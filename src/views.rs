@@ -61,6 +61,13 @@ pub struct EndpointView {
     pub oldest_event_at: Option<String>,
     #[serde(default)]
     pub oldest_event_age_secs: Option<u64>,
+    /// Most events the endpoint may hold before intake answers 429 `BACKLOG_FULL`: its own
+    /// `max_backlog`, else the daemon's `--max-backlog` (null from a daemon before limits).
+    #[serde(default)]
+    pub max_backlog: Option<u64>,
+    /// Whether `max_backlog` is the endpoint's own setting (not the daemon's default).
+    #[serde(default)]
+    pub max_backlog_own: bool,
     /// Fields of a newer daemon that this build does not know (empty when serialized here).
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -139,6 +146,9 @@ pub struct EndpointUpdate {
     pub retry_schedule: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<u32>,
+    /// `Some(None)` sends `null`: back to the daemon's `--max-backlog`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_backlog: Option<Option<u64>>,
 }
 
 /// The answer to an accepted event (`202`, or `200` with `duplicate` for a repeated
@@ -286,6 +296,47 @@ pub struct Replayed {
     pub seq: u64,
 }
 
+/// The body of `POST /v1/endpoints/{id}/replay` (back-fill from the retained log): the window
+/// of acceptance times, RFC 3339, `since` inclusive, `until` exclusive (absent, or in the
+/// future: up to the time of the request).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillRequest {
+    /// Required (`SINCE_REQUIRED` without it); `Option` so that its absence has its own code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// At most this many events (1-1000) in this call, answering `next_cursor`; without it
+    /// the whole window is handled before the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Go on after the `next_cursor` of the previous call (with the same window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// `POST /v1/endpoints/{id}/replay` (202): what the back-fill did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backfilled {
+    /// Events of the window sent again (they were delivered already), with `X-HAPP-Replay: 1`.
+    pub replayed: u64,
+    /// Events of the window still waiting for their first delivery: left in line, sent once.
+    pub pending: u64,
+    /// When the oldest event the endpoint still retains was accepted (null: it retains none).
+    pub retained_since: Option<String>,
+    /// Retention already removed events of this endpoint accepted in the window: only the
+    /// part from `retained_since` on was sent.
+    pub cut: bool,
+    /// With a `limit`: where the next call goes on (null once the window is done).
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    /// With a `limit` and a `next_cursor`: no more events than this are left of the window
+    /// (the endpoint's sequence numbers after the cursor), for a progress bar.
+    #[serde(default)]
+    pub left_at_most: Option<u64>,
+}
+
 /// An ingress channel (never its secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelView {
@@ -389,6 +440,16 @@ pub struct StatusView {
     pub journal_bytes: Option<u64>,
     /// `ok`, or the code of why the journal cannot commit (`STORAGE_FULL`, `STORAGE_UNAVAILABLE`).
     pub storage: String,
+    /// How long delivered events are kept for back-fill (`--retention`, a duration such as
+    /// `72h`); null when no running daemon answered (its flags are not stored).
+    #[serde(default)]
+    pub retention: Option<String>,
+    /// Bytes of event records the journal holds: pending, retained and dead letters.
+    #[serde(default)]
+    pub held_bytes: Option<u64>,
+    /// `--max-journal-bytes`, when set (null: no limit, or no running daemon answered).
+    #[serde(default)]
+    pub max_journal_bytes: Option<u64>,
 }
 
 /// Endpoints by state.

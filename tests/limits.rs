@@ -1,7 +1,10 @@
-//! Black-box tests of refused bodies: a client that writes its whole request before it reads
-//! (as Python's `http.client` does) gets the answer — a 413 for an over-limit body, and any
-//! refusal made before the body was read — and draining a refused body is bounded in bytes and
-//! in time.
+//! Black-box tests of the limits. Refused bodies: a client that writes its whole request
+//! before it reads (as Python's `http.client` does) gets the answer — a 413 for an over-limit
+//! body, and any refusal made before the body was read — and draining a refused body is
+//! bounded in bytes and in time. Backlog limits: an endpoint's own `max_backlog` answers 429
+//! `BACKLOG_FULL` past it while another endpoint keeps accepting and delivering, and a small
+//! `--max-journal-bytes` answers 507 `STORAGE_FULL` to the endpoint holding the bytes while
+//! the other goes on.
 
 use testkit::daemon;
 
@@ -403,4 +406,202 @@ async fn a_refusal_does_not_wait_for_a_huge_or_expected_body() {
     })
     .await
     .unwrap();
+}
+
+// ---- backlog limits ----
+
+/// A receiver answering 200, for the endpoints that keep delivering.
+async fn ok_receiver() -> testkit::receiver::Receiver {
+    testkit::receiver::Receiver::start(testkit::receiver::ReceiverConfig::plain())
+        .await
+        .expect("receiver")
+}
+
+async fn post_event(d: &Daemon, ep: &str, body: &str) -> daemon::Answer {
+    d.try_request(
+        "POST",
+        &format!("/v1/endpoints/{ep}/events"),
+        Some(bytes::Bytes::from(body.to_string())),
+        &[("content-type", "application/json")],
+    )
+    .await
+    .expect("answer")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_past_its_own_max_backlog_is_refused_while_another_keeps_going() {
+    let r = ok_receiver().await;
+    let d = Daemon::start(&["--allow-http", "--max-backlog", "1000"]).await;
+    let held = d
+        .put_endpoint("held", json!({"url": r.url("/held"), "max_backlog": 3}))
+        .await;
+    assert_eq!(
+        (&held["max_backlog"], &held["max_backlog_own"]),
+        (&json!(3), &json!(true))
+    );
+    let free = d.put_endpoint("free", json!({"url": r.url("/free")})).await;
+    assert_eq!(
+        (&free["max_backlog"], &free["max_backlog_own"]),
+        (&json!(1000), &json!(false)),
+        "the daemon's --max-backlog"
+    );
+    d.req("POST", "/v1/endpoints/held/pause", None).await;
+    for i in 0..3 {
+        let a = post_event(&d, "held", &format!("{{\"n\":{i}}}")).await;
+        assert_eq!(a.status, 202, "{a:?}");
+    }
+    for _ in 0..2 {
+        let a = post_event(&d, "held", "{}").await;
+        assert_eq!(a.status, 429, "{a:?}");
+        assert_eq!(a.json["error"]["code"], "BACKLOG_FULL", "{a:?}");
+        assert!(
+            a.json["error"]["hint"]
+                .as_str()
+                .unwrap()
+                .contains("max_backlog")
+        );
+    }
+    // The other endpoint accepts and delivers all the while.
+    for i in 0..20 {
+        let a = post_event(&d, "free", &format!("{{\"n\":{i}}}")).await;
+        assert_eq!(a.status, 202, "{a:?}");
+    }
+    assert!(
+        r.wait_for(
+            |ds| ds
+                .iter()
+                .filter(|x| x.path == "/free" && x.is_success())
+                .count()
+                == 20,
+            Duration::from_secs(30)
+        )
+        .await,
+        "the other endpoint delivered everything"
+    );
+    assert_eq!(d.endpoint("held").await["backlog"], 3, "nothing dropped");
+
+    // Raising it by PATCH accepts more; null gives the daemon's default back.
+    let a = d
+        .req("PATCH", "/v1/endpoints/held", Some(r#"{"max_backlog": 0}"#))
+        .await;
+    assert_eq!(a.status, 422, "{a:?}");
+    assert_eq!(a.json["error"]["code"], "INVALID_MAX_BACKLOG");
+    let (code, out, err) = d.cli(&["endpoint", "set", "held", "--max-backlog", "4"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("max_backlog: 4 (its own)"), "{out}");
+    assert_eq!(post_event(&d, "held", "{}").await.status, 202);
+    assert_eq!(post_event(&d, "held", "{}").await.status, 429);
+    let a = d
+        .req(
+            "PATCH",
+            "/v1/endpoints/held",
+            Some(r#"{"max_backlog": null}"#),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(
+        (&a.json["max_backlog"], &a.json["max_backlog_own"]),
+        (&json!(1000), &json!(false))
+    );
+    assert_eq!(post_event(&d, "held", "{}").await.status, 202);
+
+    // Kept across a restart.
+    d.req("PATCH", "/v1/endpoints/held", Some(r#"{"max_backlog": 6}"#))
+        .await;
+    let mut d = d;
+    assert_eq!(d.terminate(), Some(0));
+    d.spawn().await;
+    let v = d.endpoint("held").await;
+    assert_eq!(
+        (&v["max_backlog"], &v["backlog"]),
+        (&json!(6), &json!(5)),
+        "{v}"
+    );
+    assert_eq!(post_event(&d, "held", "{}").await.status, 202);
+    assert_eq!(post_event(&d, "held", "{}").await.status, 429);
+    d.req("POST", "/v1/endpoints/held/resume", None).await;
+    assert!(
+        r.wait_for(
+            |ds| ds
+                .iter()
+                .filter(|x| x.path == "/held" && x.is_success())
+                .count()
+                == 6,
+            Duration::from_secs(30)
+        )
+        .await,
+        "every accepted event is delivered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_max_journal_bytes_the_endpoint_holding_them_is_refused_and_the_other_goes_on() {
+    let r = ok_receiver().await;
+    let d = Daemon::start(&["--allow-http", "--max-journal-bytes", "256KiB"]).await;
+    d.put_endpoint("hog", json!({"url": r.url("/hog")})).await;
+    d.put_endpoint("lean", json!({"url": r.url("/lean")})).await;
+    d.req("POST", "/v1/endpoints/hog/pause", None).await;
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(8 * 1024));
+    let mut accepted = 0;
+    let refused = loop {
+        let a = post_event(&d, "hog", &body).await;
+        match a.status {
+            202 => accepted += 1,
+            _ => break a,
+        }
+        assert!(
+            accepted < 100,
+            "256 KiB hold fewer than 100 events of 8 KiB"
+        );
+    };
+    assert_eq!(refused.status, 507, "{refused:?}");
+    assert_eq!(refused.json["error"]["code"], "STORAGE_FULL", "{refused:?}");
+    assert!(
+        refused.json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hog"),
+        "{refused:?}"
+    );
+    assert!(accepted >= 20, "only {accepted} accepted");
+    // The other endpoint goes on.
+    for i in 0..10 {
+        let a = post_event(&d, "lean", &format!("{{\"n\":{i}}}")).await;
+        assert_eq!(a.status, 202, "{a:?}");
+    }
+    assert!(
+        r.wait_for(
+            |ds| ds
+                .iter()
+                .filter(|x| x.path == "/lean" && x.is_success())
+                .count()
+                == 10,
+            Duration::from_secs(30)
+        )
+        .await,
+        "the other endpoint delivered"
+    );
+    assert_eq!(
+        d.endpoint("hog").await["backlog"],
+        accepted,
+        "nothing dropped"
+    );
+    let (code, out, err) = d.cli(&["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(" of 256.0 KiB ("), "{out}");
+    assert!(out.contains("retention:     72h"), "{out}");
+    // Draining gives room again.
+    d.req("POST", "/v1/endpoints/hog/resume", None).await;
+    assert!(
+        r.wait_for(
+            |ds| ds
+                .iter()
+                .filter(|x| x.path == "/hog" && x.is_success())
+                .count()
+                == accepted as usize,
+            Duration::from_secs(30)
+        )
+        .await,
+        "the held events are delivered"
+    );
 }

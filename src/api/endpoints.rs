@@ -36,7 +36,7 @@ pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
     for r in &recs {
         let rt = views.get(&r.id);
         let stored = stored_oldest(state, r, rt).await;
-        endpoints.push(endpoint_view(r, rt, stored));
+        endpoints.push(endpoint_view(r, rt, stored, state.limits.max_backlog));
     }
     json_ok(StatusCode::OK, &EndpointList { endpoints })
 }
@@ -44,7 +44,7 @@ pub async fn list(state: &AppState) -> Result<Resp, ApiError> {
 async fn one_view(state: &AppState, rec: &EndpointRecord) -> EndpointView {
     let rt = state.sched.inspect(Some(rec.id.clone())).await;
     let stored = stored_oldest(state, rec, rt.first()).await;
-    endpoint_view(rec, rt.first(), stored)
+    endpoint_view(rec, rt.first(), stored, state.limits.max_backlog)
 }
 
 /// When the oldest waiting event of an endpoint the scheduler does not know (offline

@@ -1,6 +1,7 @@
 //! `GET /v1/status` (`courier status`): the daemon on one screen — version, uptime, intake and
 //! delivery rates, backlog, endpoints by state, dead letters, the oldest waiting event, the
-//! journal's size and whether it commits. Served by a running daemon from its scheduler's view;
+//! journal's size and whether it commits, the retention and the bytes of events it holds
+//! against `--max-journal-bytes`. Served by a running daemon from its scheduler's view;
 //! served without one (offline inspection: no [`AppState::activity`]) from the journal alone,
 //! with the runtime figures `null` and `"running": false`.
 
@@ -67,9 +68,10 @@ pub async fn status(state: &AppState) -> Result<Resp, ApiError> {
         }
         None => (None, None),
     };
+    let running = state.activity.is_some();
     let view = StatusView {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        running: state.activity.is_some(),
+        running,
         uptime_secs: state.activity.as_ref().map(|a| a.uptime().as_secs()),
         intake_per_sec: intake,
         delivery_per_sec: delivery,
@@ -93,6 +95,14 @@ pub async fn status(state: &AppState) -> Result<Resp, ApiError> {
             .code()
             .unwrap_or("ok")
             .to_string(),
+        // The daemon's flags: known only to a running daemon.
+        retention: running.then(|| {
+            crate::core::duration::format(std::time::Duration::from_millis(
+                state.limits.retention_ms,
+            ))
+        }),
+        held_bytes: Some(state.journal.held_bytes()),
+        max_journal_bytes: state.limits.max_journal_bytes.filter(|_| running),
     };
     json_ok(StatusCode::OK, &view)
 }

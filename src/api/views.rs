@@ -31,13 +31,16 @@ pub fn hint(code: &str) -> Option<String> {
 /// The endpoint view: configuration (never secrets) plus runtime state (`rt`, when the
 /// scheduler knows the endpoint; else from the record). `stored_oldest` is when the oldest
 /// waiting event was accepted, as the journal says, for an endpoint the scheduler does not
-/// know (offline inspection).
+/// know (offline inspection). `default_backlog` is the daemon's `--max-backlog`, the limit of
+/// an endpoint without one of its own.
 pub fn endpoint_view(
     rec: &EndpointRecord,
     rt: Option<&RuntimeView>,
     stored_oldest: Option<u64>,
+    default_backlog: u64,
 ) -> EndpointView {
-    endpoint_view_at(rec, rt, stored_oldest, crate::core::timefmt::now_ms())
+    let now = crate::core::timefmt::now_ms();
+    endpoint_view_at(rec, rt, stored_oldest, default_backlog, now)
 }
 
 /// [`endpoint_view`] as seen at `now_ms` (the oldest waiting event's age is counted to it).
@@ -45,6 +48,7 @@ pub fn endpoint_view_at(
     rec: &EndpointRecord,
     rt: Option<&RuntimeView>,
     stored_oldest: Option<u64>,
+    default_backlog: u64,
     now_ms: u64,
 ) -> EndpointView {
     let oldest = match rt {
@@ -86,6 +90,8 @@ pub fn endpoint_view_at(
         next_attempt_at: rt.and_then(|v| v.next_attempt_ms).map(rfc3339),
         oldest_event_at: oldest.map(rfc3339),
         oldest_event_age_secs: oldest.map(|ms| now_ms.saturating_sub(ms) / 1000),
+        max_backlog: Some(c.max_backlog.unwrap_or(default_backlog)),
+        max_backlog_own: c.max_backlog.is_some(),
         extra: Default::default(),
     }
 }

@@ -47,7 +47,7 @@ impl FilterArgs {
 }
 
 /// `2h` → the RFC 3339 time two hours ago; anything else is passed on for the daemon to judge.
-fn time_arg(s: &str) -> Result<String, Failure> {
+pub(super) fn time_arg(s: &str) -> Result<String, Failure> {
     if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains('-') {
         let d = crate::core::duration::parse(s).map_err(|e| {
             Failure::Input(format!("{s:?} is neither a duration ago nor RFC 3339: {e}"))

@@ -236,6 +236,9 @@ pub fn render_endpoint(v: &EndpointView) -> String {
     let _ = writeln!(out, "backlog: {}", v.backlog);
     let _ = writeln!(out, "in_flight: {}", v.in_flight);
     let _ = writeln!(out, "max_in_flight: {}", v.max_in_flight);
+    if let Some(line) = max_backlog(v) {
+        let _ = writeln!(out, "max_backlog: {line}");
+    }
     let _ = writeln!(out, "timeout: {}", one_line(&v.timeout));
     let _ = writeln!(out, "retry_schedule: {}", list(&v.retry_schedule));
     let _ = writeln!(out, "secret: {}", set(v.secret_set));
@@ -245,6 +248,18 @@ pub fn render_endpoint(v: &EndpointView) -> String {
     let _ = writeln!(out, "updated_at: {}", one_line(&v.updated_at));
     extra_lines(&mut out, &v.extra);
     out
+}
+
+/// `3 (its own)` or `1000000 (the daemon's --max-backlog)`; `None` from a daemon before
+/// backlog limits.
+fn max_backlog(v: &EndpointView) -> Option<String> {
+    let n = v.max_backlog?;
+    let whose = if v.max_backlog_own {
+        "its own"
+    } else {
+        "the daemon's --max-backlog"
+    };
+    Some(format!("{n} ({whose})"))
 }
 
 /// Fields of a newer daemon that this build does not know, after the known ones, by name.
@@ -381,6 +396,9 @@ pub fn endpoint_screen(v: &EndpointView, recent: &[AttemptView]) -> String {
         set(v.secret_set),
         set(v.password_set)
     );
+    if let Some(line) = max_backlog(v) {
+        let _ = writeln!(out, "max_backlog: {line}");
+    }
     let _ = writeln!(out, "created_at: {}", one_line(&v.created_at));
     let _ = writeln!(out, "updated_at: {}", one_line(&v.updated_at));
     extra_lines(&mut out, &v.extra);

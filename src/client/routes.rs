@@ -9,9 +9,10 @@ use serde::de::DeserializeOwned;
 
 use super::{ApiError, Client, Error, RawAnswer, paths};
 use crate::views::{
-    Accepted, AttemptList, BatchAccepted, BulkReplayed, CallResult, ChannelList, ChannelUpdate,
-    ChannelView, DeadLetterCount, DeadLetterDetail, DeadLetterFilter, DeadLetterList, EndpointList,
-    EndpointUpdate, EndpointView, Purged, Replayed, RetryResult, StatusView, TestResult,
+    Accepted, AttemptList, BackfillRequest, Backfilled, BatchAccepted, BulkReplayed, CallResult,
+    ChannelList, ChannelUpdate, ChannelView, DeadLetterCount, DeadLetterDetail, DeadLetterFilter,
+    DeadLetterList, EndpointList, EndpointUpdate, EndpointView, Purged, Replayed, RetryResult,
+    StatusView, TestResult,
 };
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
@@ -389,5 +390,22 @@ impl Client {
     /// `GET /v1/status`: the daemon on one screen.
     pub async fn status(&mut self) -> Result<StatusView, Error> {
         self.get("/v1/status").await
+    }
+
+    // ---- back-fill from the retained log
+
+    /// `POST /v1/endpoints/{id}/replay` with the window (and its `limit`/`cursor`) as the body.
+    pub async fn backfill(
+        &mut self,
+        id: &str,
+        window: &BackfillRequest,
+    ) -> Result<Backfilled, Error> {
+        let body = serde_json::to_vec(window).map_err(|e| Error::Invalid(e.to_string()))?;
+        let headers = [(CONTENT_TYPE, JSON)];
+        let path = paths::endpoint_action(id, "replay");
+        Ok(self
+            .json(Method::POST, &path, &headers, Bytes::from(body))
+            .await?
+            .1)
     }
 }

@@ -1,11 +1,11 @@
 //! Endpoint settings with one home: the id rules, the `PUT /v1/endpoints/{id}` body, its
 //! validation (URL with the HTTPS rule, timeout and retry schedule as `Duration`s within their
-//! bounds, `max_in_flight`, secret and password as [`Secret`]s), the merge of an update over the
-//! current settings, and the conversion to and from the stored [`EndpointConfig`] (whose on-disk
-//! shape does not change). Shared by the admin API, the CLI and the fuzz targets.
+//! bounds, `max_in_flight`, `max_backlog`, secret and password as [`Secret`]s), the merge of an
+//! update over the current settings, and the conversion to and from the stored
+//! [`EndpointConfig`]. Shared by the admin API, the CLI and the fuzz targets.
 //!
 //! Validation runs in a fixed order (JSON, url, secret, password, timeout, retry schedule,
-//! `max_in_flight`); the first rule broken is the answer. Every refusal is a [`SpecError`] with
+//! `max_in_flight`, `max_backlog`); the first rule broken is the answer. Every refusal is a [`SpecError`] with
 //! the stable code and the message of the API contract.
 
 use std::time::Duration;
@@ -27,6 +27,8 @@ pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(24 * 3600);
 pub const MAX_IN_FLIGHT_MAX: u32 = 1000;
 /// `max_in_flight` of a new endpoint that does not set it (strict order).
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 1;
+/// Largest `max_backlog` an endpoint may set (the smallest is 1).
+pub const MAX_BACKLOG_MAX: u64 = 1_000_000_000;
 /// Longest secret or password, in bytes.
 pub const SECRET_MAX: usize = 1024;
 
@@ -300,8 +302,22 @@ pub fn check_max_in_flight(n: u32) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// An endpoint's own `max_backlog`: 1 to [`MAX_BACKLOG_MAX`] events.
+pub fn check_max_backlog(n: u64) -> Result<(), SpecError> {
+    if !(1..=MAX_BACKLOG_MAX).contains(&n) {
+        return Err(SpecError::invalid(
+            "INVALID_MAX_BACKLOG",
+            format!(
+                "max_backlog must be 1-{MAX_BACKLOG_MAX} events (null: the daemon's --max-backlog)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `PUT /v1/endpoints/{id}` body. Omitted fields keep their current value on update (defaults on
-/// create; `url` is required then); `"secret": null` / `"password": null` remove them.
+/// create; `url` is required then); `"secret": null` / `"password": null` remove them, and
+/// `"max_backlog": null` goes back to the daemon's `--max-backlog`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointBody {
@@ -313,6 +329,8 @@ pub struct EndpointBody {
     pub timeout: Option<String>,
     pub retry_schedule: Option<Vec<String>>,
     pub max_in_flight: Option<u32>,
+    #[serde(default, deserialize_with = "explicit")]
+    pub max_backlog: Option<Option<u64>>,
 }
 
 impl EndpointBody {
@@ -335,6 +353,8 @@ pub struct EndpointSpec {
     pub timeout: Duration,
     pub retry_schedule: Vec<Duration>,
     pub max_in_flight: u32,
+    /// Most pending events (`None`: the daemon's `--max-backlog`).
+    pub max_backlog: Option<u64>,
 }
 
 /// Whole milliseconds of a duration (every bound here fits in `u64`).
@@ -389,6 +409,13 @@ impl EndpointSpec {
             .or(current.map(|c| c.max_in_flight))
             .unwrap_or(DEFAULT_MAX_IN_FLIGHT);
         check_max_in_flight(max_in_flight)?;
+        let max_backlog = match body.max_backlog {
+            None => current.and_then(|c| c.max_backlog),
+            Some(v) => v,
+        };
+        if let Some(n) = max_backlog {
+            check_max_backlog(n)?;
+        }
         Ok(Self {
             destination: DestinationKind::Webhook,
             url,
@@ -397,6 +424,7 @@ impl EndpointSpec {
             timeout,
             retry_schedule,
             max_in_flight,
+            max_backlog,
         })
     }
 
@@ -411,6 +439,7 @@ impl EndpointSpec {
             timeout: Duration::from_millis(c.timeout_ms),
             retry_schedule: stored_schedule(&c.retry_schedule_ms),
             max_in_flight: c.max_in_flight,
+            max_backlog: c.max_backlog,
         })
     }
 
@@ -423,7 +452,7 @@ impl EndpointSpec {
             timeout_ms: ms(self.timeout),
             retry_schedule_ms: self.retry_schedule.into_iter().map(ms).collect(),
             max_in_flight: self.max_in_flight,
-            max_backlog: None,
+            max_backlog: self.max_backlog,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The HTTPS webhook destination (v1 contract): `POST <url>` with the stored body, its
 //! `Content-Type`, `X-HAPP-Event-Id`, `X-HAPP-Attempt`, `X-HAPP-Event`, the
 //! `X-HAPP-Signature: sha256=…` HMAC when a secret is set ([`crate::core::signing`]) and
-//! `Authorization: Bearer …` when a password is set; and what an answer means for the retry
-//! policy ([`outcome`]).
+//! `Authorization: Bearer …` when a password is set, `X-HAPP-Replay: 1` on the attempts of a
+//! back-filled event; and what an answer means for the retry policy ([`outcome`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,9 @@ use super::{
 use crate::core::endpoint::EndpointSpec;
 use crate::core::record::EventMeta;
 use crate::core::retry::FailureKind;
+
+/// The header that marks an attempt of a back-filled event (`X-HAPP-Replay: 1`).
+pub const REPLAY_HEADER: &str = "x-happ-replay";
 
 /// An endpoint's webhook: its URL, credentials and timeout, over the shared client.
 pub struct Webhook {
@@ -54,12 +57,12 @@ impl Webhook {
         }
     }
 
-    fn send(&self, meta: Arc<EventMeta>, body: Bytes, attempt: u32) -> DFuture {
+    fn send(&self, meta: Arc<EventMeta>, body: Bytes, attempt: u32, replay: bool) -> DFuture {
         let http = self.http.clone();
         let target = self.target.clone();
         Box::pin(async move {
             // Signed here, beside the scheduler, not on its task.
-            let answer = match target.request(&meta, body, attempt) {
+            let answer = match target.request(&meta, body, attempt, replay) {
                 Ok(req) => http.send(req, target.timeout).await,
                 Err(msg) => Answer::unsent(FailureKind::Protocol, msg),
             };
@@ -69,12 +72,13 @@ impl Webhook {
 }
 
 impl Target {
-    /// The POST with Courier's headers.
+    /// The POST with Courier's headers (`replay`: the event was back-filled).
     fn request(
         &self,
         meta: &EventMeta,
         body: Bytes,
         attempt: u32,
+        replay: bool,
     ) -> Result<Request<Full<Bytes>>, String> {
         let mut b = Request::post(self.url.clone())
             .header(header::CONTENT_TYPE, meta.content_type.as_str())
@@ -86,6 +90,9 @@ impl Target {
             .header("x-happ-attempt", attempt.to_string());
         if let Some(t) = &meta.event_type {
             b = b.header("x-happ-event", t.as_str());
+        }
+        if replay {
+            b = b.header(REPLAY_HEADER, HeaderValue::from_static("1"));
         }
         if let Some(secret) = &self.secret {
             b = b.header(
@@ -103,12 +110,12 @@ impl Target {
 
 impl Destination for Webhook {
     fn deliver(&self, d: Delivery) -> DFuture {
-        self.send(d.meta, d.body, d.attempt)
+        self.send(d.meta, d.body, d.attempt, d.replay)
     }
 
     fn test(&self, ping: Ping) -> DFuture {
         let (meta, body) = ping.event();
-        self.send(Arc::new(meta), body, 1)
+        self.send(Arc::new(meta), body, 1, false)
     }
 
     /// The body POSTed like an event (signed, with the endpoint's headers and its
@@ -123,7 +130,7 @@ impl Destination for Webhook {
                 content_type: call.content_type,
                 event_type: call.event_type,
             };
-            let answer = match target.request(&meta, call.body, 1) {
+            let answer = match target.request(&meta, call.body, 1, false) {
                 Ok(req) => http.call(req, target.timeout, CALL_ANSWER_MAX).await,
                 Err(msg) => Answer::unsent(FailureKind::Protocol, msg),
             };

@@ -2,7 +2,8 @@
 //! is compared, field by field, with the `json!` view it replaced — plus the fields the v2
 //! contract adds ("Connect and test": `hint`, `connected_at`, `state_since`,
 //! `next_attempt_at`, an attempt's `kind` and `answer`; "Observability": `oldest_event_at`,
-//! `oldest_event_age_secs`), named here one by one.
+//! `oldest_event_age_secs`; "Backlog limits": `max_backlog`, `max_backlog_own`), named here
+//! one by one.
 
 use serde_json::{Value, json};
 
@@ -53,8 +54,14 @@ fn old_endpoint_view(rec: &EndpointRecord, rt: Option<&RuntimeView>) -> Value {
         "next_attempt_at": rt.and_then(|v| v.next_attempt_ms).map(rfc3339),
         "oldest_event_at": rt.and_then(|v| v.oldest_event_ms).map(rfc3339),
         "oldest_event_age_secs": rt.and_then(|v| v.oldest_event_ms).map(|ms| (NOW - ms) / 1000),
+        // v2, backlog limits
+        "max_backlog": c.max_backlog.unwrap_or(DEFAULT_BACKLOG),
+        "max_backlog_own": c.max_backlog.is_some(),
     })
 }
+
+/// The daemon's `--max-backlog` the views are made with.
+const DEFAULT_BACKLOG: u64 = 5_000;
 
 /// The instant the views are made at.
 const NOW: u64 = 1_795_240_160_000;
@@ -182,13 +189,14 @@ fn endpoint_views_are_unchanged() {
         state: "active",
         ..rt.clone()
     };
-    for paused in [false, true] {
+    for (paused, own) in [(false, None), (true, None), (false, Some(3))] {
         rec.paused = paused;
+        rec.config.max_backlog = own;
         for stored_error in [None, Some(error_info())] {
             rec.last_error = stored_error;
             for rt in [None, Some(&rt), Some(&quiet)] {
                 assert_eq!(
-                    to_value(&endpoint_view_at(&rec, rt, None, NOW)),
+                    to_value(&endpoint_view_at(&rec, rt, None, DEFAULT_BACKLOG, NOW)),
                     old_endpoint_view(&rec, rt)
                 );
             }
@@ -224,9 +232,9 @@ fn a_stored_endpoint_shows_its_stored_state() {
         max_backlog: None,
         log: Default::default(),
     };
-    assert_eq!(endpoint_view(&rec, None, None).state, "down");
+    assert_eq!(endpoint_view(&rec, None, None, 1).state, "down");
     rec.paused = true;
-    assert_eq!(endpoint_view(&rec, None, None).state, "paused");
+    assert_eq!(endpoint_view(&rec, None, None, 1).state, "paused");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The endpoint setting flags shared by `courier endpoint add` and `courier endpoint set`, and
+//! The endpoint setting flags shared by `courier endpoint add`, `set` and `connect`, and
 //! the update body they make: only the settings given, so the daemon keeps every other one.
 
 use std::path::PathBuf;
@@ -41,6 +41,22 @@ pub struct SettingFlags {
     /// Events delivered concurrently, 1-1000 (1 keeps strict order) [new endpoint: 1].
     #[arg(long, value_name = "N")]
     pub max_in_flight: Option<u32>,
+    /// Most undelivered events the endpoint holds before intake answers 429 BACKLOG_FULL,
+    /// 1-1000000000, or `default` for the daemon's --max-backlog [new endpoint: default].
+    #[arg(long, value_name = "N|default")]
+    pub max_backlog: Option<String>,
+}
+
+/// `--max-backlog`: a number, or `default` (sent as `null`: the daemon's `--max-backlog`).
+pub(in crate::cli) fn max_backlog_arg(v: &str) -> Result<Option<u64>, Failure> {
+    match v.trim() {
+        "default" | "none" => Ok(None),
+        n => n.parse::<u64>().map(Some).map_err(|_| {
+            Failure::Input(format!(
+                "--max-backlog {v:?}: give a whole number of events, or `default`"
+            ))
+        }),
+    }
 }
 
 impl SettingFlags {
@@ -55,6 +71,7 @@ impl SettingFlags {
             && self.timeout.is_none()
             && self.retry_schedule.is_none()
             && self.max_in_flight.is_none()
+            && self.max_backlog.is_none()
     }
 
     /// The update body: `url` when given, plus only the settings given (credentials read from
@@ -70,14 +87,21 @@ impl SettingFlags {
             Some(list) => Some(parse_retry_schedule(&list).map_err(Failure::Input)?),
             None => None,
         };
-        Ok(update_body(UpdateFields {
+        let max_backlog = self
+            .max_backlog
+            .as_deref()
+            .map(max_backlog_arg)
+            .transpose()?;
+        let mut body = update_body(UpdateFields {
             url,
             secret: Credential::from_args(secret, self.clear_secret),
             password: Credential::from_args(password, self.clear_password),
             timeout: self.timeout,
             retry_schedule,
             max_in_flight: self.max_in_flight,
-        }))
+        });
+        body.max_backlog = max_backlog;
+        Ok(body)
     }
 }
 
@@ -99,5 +123,36 @@ pub(super) fn update_body(fields: UpdateFields) -> EndpointUpdate {
         timeout: fields.timeout,
         retry_schedule: fields.retry_schedule,
         max_in_flight: fields.max_in_flight,
+        max_backlog: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn max_backlog_is_sent_as_given_and_default_as_null() {
+        let flags = |v: &str| SettingFlags {
+            max_backlog: Some(v.into()),
+            ..Default::default()
+        };
+        assert!(!flags("3").is_empty());
+        let body = flags("3").into_update(None).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({"max_backlog": 3})
+        );
+        let body = flags("default").into_update(None).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({"max_backlog": null})
+        );
+        let body = SettingFlags::default().into_update(None).await.unwrap();
+        assert_eq!(serde_json::to_value(&body).unwrap(), serde_json::json!({}));
+        assert!(matches!(
+            flags("lots").into_update(None).await,
+            Err(Failure::Input(m)) if m.contains("--max-backlog")
+        ));
     }
 }

@@ -84,7 +84,35 @@ pub fn render_status(s: &StatusView) -> String {
             format!(", not committing: {}", s.storage)
         }
     );
+    let _ = writeln!(out, "events held:   {}", held(s));
+    let _ = writeln!(
+        out,
+        "retention:     {}",
+        s.retention.as_deref().map_or_else(
+            || na.to_string(),
+            |r| format!(
+                "{} (delivered events kept for back-fill)",
+                super::one_line(r)
+            )
+        )
+    );
     out
+}
+
+/// The bytes of events the journal holds, against `--max-journal-bytes` when set.
+fn held(s: &StatusView) -> String {
+    match (s.held_bytes, s.max_journal_bytes) {
+        (None, _) => "-".into(),
+        (Some(h), None) => format!("{} (no --max-journal-bytes)", human_bytes(h)),
+        (Some(h), Some(max)) => {
+            let pct = (h as f64 * 100.0 / max.max(1) as f64).round();
+            format!(
+                "{} of {} ({pct:.0}% of --max-journal-bytes)",
+                human_bytes(h),
+                human_bytes(max)
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +143,9 @@ mod tests {
             }),
             journal_bytes: Some(3 << 20),
             storage: "ok".into(),
+            retention: Some("72h".into()),
+            held_bytes: Some(1536),
+            max_journal_bytes: None,
         }
     }
 
@@ -131,6 +162,8 @@ mod tests {
             "dead letters:  7\n",
             "oldest event:  1m 30s ago on acme chat (accepted 2026-01-01T00:00:00.000Z)\n",
             "journal:       3.0 MiB\n",
+            "events held:   1.5 KiB (no --max-journal-bytes)\n",
+            "retention:     72h (delivered events kept for back-fill)\n",
         ] {
             assert!(out.contains(want), "{want:?} missing in:\n{out}");
         }
@@ -157,6 +190,18 @@ mod tests {
         );
         assert!(out.contains("oldest event:  - (nothing waiting)"), "{out}");
         assert!(out.contains("not committing: STORAGE_FULL"), "{out}");
+        v.retention = None;
+        v.max_journal_bytes = Some(4 << 20);
+        v.held_bytes = Some(3 << 20);
+        let out = render_status(&v);
+        assert!(
+            out.contains("events held:   3.0 MiB of 4.0 MiB (75% of --max-journal-bytes)\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("retention:     - (daemon not running)\n"),
+            "{out}"
+        );
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_secs(2 * 86_400 + 3 * 3600), "2d 3h");
     }

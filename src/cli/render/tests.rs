@@ -58,6 +58,8 @@ fn endpoint(id: &str, url: &str, state: &str, backlog: u64, in_flight: u32) -> E
         next_attempt_at: None,
         oldest_event_at: None,
         oldest_event_age_secs: None,
+        max_backlog: None,
+        max_backlog_own: false,
         extra: Default::default(),
     }
 }
@@ -182,6 +184,14 @@ fn endpoint_view() {
     );
     v.retry_schedule.clear();
     assert!(render_endpoint(&v).contains("\nretry_schedule: (none)\n"));
+    v.max_backlog = Some(1_000_000);
+    assert!(
+        render_endpoint(&v)
+            .contains("\nmax_in_flight: 1\nmax_backlog: 1000000 (the daemon's --max-backlog)\n")
+    );
+    v.max_backlog = Some(3);
+    v.max_backlog_own = true;
+    assert!(render_endpoint(&v).contains("\nmax_backlog: 3 (its own)\n"));
 }
 
 #[test]

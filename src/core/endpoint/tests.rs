@@ -235,3 +235,44 @@ fn retry_schedules_and_timeouts_parse_alone() {
     assert_eq!(parse_timeout("2s").unwrap(), Duration::from_secs(2));
     assert_eq!(parse_timeout("11m").unwrap_err().code(), "INVALID_TIMEOUT");
 }
+
+/// `max_backlog`: an endpoint's own limit is kept across updates that leave it out, `null`
+/// gives it back to the daemon's `--max-backlog`, and 0 or too many is refused.
+#[test]
+fn an_endpoint_sets_and_clears_its_own_max_backlog() {
+    let c = endpoint_config(br#"{"url":"https://h","max_backlog":3}"#, None, false).unwrap();
+    assert_eq!(c.max_backlog, Some(3));
+    let kept = endpoint_config(br#"{"timeout":"2s"}"#, Some(&c), false).unwrap();
+    assert_eq!(kept.max_backlog, Some(3), "an update without it keeps it");
+    let changed = endpoint_config(br#"{"max_backlog":50}"#, Some(&c), false).unwrap();
+    assert_eq!(changed.max_backlog, Some(50));
+    let cleared = endpoint_config(br#"{"max_backlog":null}"#, Some(&c), false).unwrap();
+    assert_eq!(
+        cleared.max_backlog, None,
+        "null: the daemon's default again"
+    );
+    let fresh = endpoint_config(br#"{"url":"https://h"}"#, None, false).unwrap();
+    assert_eq!(
+        fresh.max_backlog, None,
+        "a new endpoint has none of its own"
+    );
+    assert_eq!(
+        EndpointSpec::from_config(&c).unwrap().into_config(),
+        c,
+        "the stored shape keeps it"
+    );
+    let code = |b: &str| endpoint_config(b.as_bytes(), None, false).unwrap_err();
+    for bad in [0, MAX_BACKLOG_MAX + 1] {
+        let e = code(&format!(r#"{{"url":"https://h","max_backlog":{bad}}}"#));
+        assert_eq!(e.code(), "INVALID_MAX_BACKLOG", "{bad}");
+        assert!(e.message().contains("max_backlog"), "{}", e.message());
+    }
+    assert_eq!(
+        code(r#"{"url":"https://h","max_backlog":-1}"#).code(),
+        "INVALID_JSON"
+    );
+    assert_eq!(
+        code(r#"{"url":"https://h","max_backlog":"lots"}"#).code(),
+        "INVALID_JSON"
+    );
+}

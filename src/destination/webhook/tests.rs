@@ -40,7 +40,7 @@ fn request_carries_contract_headers() {
     let w = webhook("https://example.com/hook");
     let r = w
         .target
-        .request(&meta(), Bytes::from_static(b"{}"), 2)
+        .request(&meta(), Bytes::from_static(b"{}"), 2, false)
         .unwrap();
     let h = r.headers();
     assert_eq!(h["x-happ-event-id"], "evt_X");
@@ -65,7 +65,10 @@ fn no_secret_no_password_no_type_means_no_such_headers() {
     let w = Webhook::new(Client::new(None, false).unwrap(), &spec(&c));
     let mut m = meta();
     m.event_type = None;
-    let r = w.target.request(&m, Bytes::from_static(b"{}"), 1).unwrap();
+    let r = w
+        .target
+        .request(&m, Bytes::from_static(b"{}"), 1, false)
+        .unwrap();
     for h in ["x-happ-signature", "authorization", "x-happ-event"] {
         assert!(!r.headers().contains_key(h), "{h}");
     }
@@ -174,6 +177,71 @@ fn answers_mean_what_the_v1_contract_says() {
     }
 }
 
+#[test]
+fn only_a_back_filled_event_carries_the_replay_header() {
+    let w = webhook("https://example.com/hook");
+    let body = || Bytes::from_static(b"{}");
+    let replayed = w.target.request(&meta(), body(), 3, true).unwrap();
+    assert_eq!(replayed.headers()["x-happ-replay"], "1");
+    assert_eq!(
+        replayed.headers().get_all("x-happ-replay").iter().count(),
+        1
+    );
+    // Everything else of the contract is as on any attempt.
+    assert_eq!(replayed.headers()["x-happ-event-id"], "evt_X");
+    assert_eq!(replayed.headers()["x-happ-attempt"], "3");
+    let plain = w.target.request(&meta(), body(), 3, false).unwrap();
+    assert!(plain.headers().get("x-happ-replay").is_none());
+    assert_eq!(
+        replayed.headers()["x-happ-signature"],
+        plain.headers()["x-happ-signature"],
+        "the signature covers the body only"
+    );
+}
+
+#[tokio::test]
+async fn a_back_filled_delivery_sends_the_replay_header_and_a_test_does_not() {
+    let (url, rx) = one_shot_receiver(200).await;
+    let out = webhook(&url)
+        .deliver(Delivery {
+            meta: Arc::new(meta()),
+            body: Bytes::from_static(b"{}"),
+            attempt: 1,
+            replay: true,
+        })
+        .await;
+    assert!(out.is_success(), "{out:?}");
+    let (head, _) = rx.await.unwrap();
+    assert!(
+        head.lines().any(|l| l.trim_end() == "x-happ-replay: 1"),
+        "{head}"
+    );
+
+    let (url, rx) = one_shot_receiver(200).await;
+    let out = webhook(&url)
+        .deliver(Delivery {
+            meta: Arc::new(meta()),
+            body: Bytes::from_static(b"{}"),
+            attempt: 1,
+            replay: false,
+        })
+        .await;
+    assert!(out.is_success(), "{out:?}");
+    let (head, _) = rx.await.unwrap();
+    assert!(!head.contains("x-happ-replay"), "{head}");
+
+    let (url, rx) = one_shot_receiver(200).await;
+    let out = webhook(&url)
+        .test(Ping {
+            id: "evt_1".into(),
+            at_ms: 0,
+        })
+        .await;
+    assert!(out.is_success(), "{out:?}");
+    let (head, _) = rx.await.unwrap();
+    assert!(!head.contains("x-happ-replay"), "{head}");
+}
+
 #[tokio::test]
 async fn refused_connection_is_econnrefused() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -185,6 +253,7 @@ async fn refused_connection_is_econnrefused() {
             meta: Arc::new(meta()),
             body: Bytes::from_static(b"{}"),
             attempt: 1,
+            replay: false,
         })
         .await;
     assert_eq!(out.status, None);

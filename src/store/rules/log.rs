@@ -132,13 +132,16 @@ fn first_since(
 }
 
 impl Rules {
-    /// A pending event of `ep` was delivered. Answers whether it was pending (a repeated or
-    /// late result changes nothing).
+    /// A pending event of `ep` was delivered. `attempts` is the number of its attempts: a
+    /// progress row exists only for an event with a failed attempt before this one, so the
+    /// first attempt's 2xx does not look for one. Answers whether it was pending (a repeated
+    /// or late result changes nothing).
     pub(super) fn log_delivered(
         &mut self,
         t: &mut impl Tables,
         ep: &str,
         seq: u64,
+        attempts: u32,
     ) -> Result<bool, StoreError> {
         let Some(rec) = self.endpoints.get_mut(ep) else {
             return Ok(false);
@@ -173,7 +176,9 @@ impl Rules {
             }
             fold(t, ep, log)?;
         }
-        t.progress_remove(ep, seq)?;
+        if attempts > 1 {
+            t.progress_remove(ep, seq)?;
+        }
         rec.pending = rec.pending.saturating_sub(1);
         rec.log.pending_bytes = rec.log.pending_bytes.saturating_sub(len);
         self.owed = self.owed.saturating_sub(len);

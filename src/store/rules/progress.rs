@@ -40,7 +40,7 @@ impl Rules {
         match &u.outcome {
             ProgressOutcome::Delivered => {
                 // A cursor move: the row stays in the log, retained for back-fill.
-                self.log_delivered(t, ep, u.seq)?;
+                self.log_delivered(t, ep, u.seq, u.progress.attempts)?;
             }
             ProgressOutcome::Pending => {
                 let pending = match self.endpoints.get(ep) {

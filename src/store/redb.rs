@@ -4,6 +4,8 @@
 //! reads run on the blocking pool, never on the caller's task. The file is created 0600 (and
 //! tightened to that when found looser). [`RedbJournal::open_read_only`] opens it for offline
 //! inspection: reads as usual, every write refused, the file never written.
+//! [`RedbJournal::open_with_backend`] puts the same journal on another storage backend (the
+//! power-loss test's disk, which forgets what was not synced).
 
 mod handle;
 mod log_tables;
@@ -109,6 +111,25 @@ impl RedbJournal {
     ) -> Result<Self, StoreError> {
         let db = DbHandle::open_with_cache(path, cache_bytes)?;
         Self::start_with_clock(db, notify, clock)
+    }
+
+    /// [`RedbJournal::open`] on a storage backend other than the file (see
+    /// [`DbHandle::open_with_backend`]: `factory` makes a backend over the same storage at the
+    /// open and at every reopen after an I/O error), with `clock` and `limits`. Tests only; the
+    /// daemon opens the file.
+    pub fn open_with_backend<B, F>(
+        factory: F,
+        cache_bytes: usize,
+        notify: NoticeSink,
+        clock: Clock,
+        limits: Limits,
+    ) -> Result<Self, StoreError>
+    where
+        B: redb::StorageBackend,
+        F: Fn() -> std::io::Result<B> + Send + Sync + 'static,
+    {
+        let db = DbHandle::open_with_backend(factory, cache_bytes)?;
+        Self::start_with(db, notify, clock, limits)
     }
 
     /// Starts the writer on an open database.

@@ -1,7 +1,8 @@
 //! The shared handle on the journal's database file: opening it (created owner-only, its
 //! tables and schema checked, the first schema's dead-letter index built), the read-only open
 //! of offline inspection, the reopen after an I/O error, and the reads every journal answer is
-//! made of.
+//! made of. A handle may sit on another storage backend than the file ([`DbHandle::open_with_backend`]:
+//! the power-loss test's disk); it then opens and reopens through the backend's factory.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -29,7 +30,13 @@ pub struct DbHandle {
     read_only: Option<Arc<ReadOnlyDatabase>>,
     path: PathBuf,
     cache_bytes: usize,
+    /// Opens the database on a storage backend of its own instead of the file at `path`
+    /// ([`DbHandle::open_with_backend`]); `None` for the file.
+    backend: Option<OpenOn>,
 }
+
+/// Opens a database through a fresh storage backend, on the builder the handle configured.
+type OpenOn = Arc<dyn Fn(&redb::Builder) -> Result<Database, redb::DatabaseError> + Send + Sync>;
 
 /// Why a journal cannot be opened read-only.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +75,31 @@ impl DbHandle {
             read_only: None,
             path: path.to_path_buf(),
             cache_bytes,
+            backend: None,
+        })
+    }
+
+    /// Opens (or creates) the database on a storage backend other than the file, with a page
+    /// cache of `cache_bytes`: `factory` makes a backend over the same storage each time the
+    /// handle opens it, at first and at every reopen after an I/O error (a factory that fails
+    /// leaves the journal unavailable, as a file that cannot be opened does). The daemon always
+    /// uses the file; this exists so a test can put the real journal on a disk that loses what
+    /// was not synced (`testkit::power_loss`).
+    pub fn open_with_backend<B, F>(factory: F, cache_bytes: usize) -> Result<Self, StoreError>
+    where
+        B: redb::StorageBackend,
+        F: Fn() -> std::io::Result<B> + Send + Sync + 'static,
+    {
+        let backend: OpenOn = Arc::new(move |builder: &redb::Builder| {
+            builder.create_with_backend(factory().map_err(redb::DatabaseError::from)?)
+        });
+        let db = open_on(&backend, cache_bytes)?;
+        Ok(Self {
+            inner: Arc::new(RwLock::new(Some(Arc::new(db)))),
+            read_only: None,
+            path: PathBuf::from("(storage backend)"),
+            cache_bytes,
+            backend: Some(backend),
         })
     }
 
@@ -113,6 +145,7 @@ impl DbHandle {
             read_only: Some(Arc::new(db)),
             path: path.to_path_buf(),
             cache_bytes,
+            backend: None,
         })
     }
 
@@ -159,7 +192,10 @@ impl DbHandle {
                 }
             }
         }
-        let db = open_db(&self.path, self.cache_bytes)?;
+        let db = match &self.backend {
+            Some(backend) => open_on(backend, self.cache_bytes)?,
+            None => open_db(&self.path, self.cache_bytes)?,
+        };
         match self.inner.write() {
             Ok(mut g) => *g = Some(Arc::new(db)),
             Err(_) => return Err(StoreError::Unavailable("lock poisoned".into())),
@@ -278,6 +314,18 @@ fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
                 other => StoreError::from_redb(other),
             }
         })?;
+    prepare(db)
+}
+
+/// Opens the database through a storage backend's factory.
+fn open_on(backend: &OpenOn, cache_bytes: usize) -> Result<Database, StoreError> {
+    let mut builder = Database::builder();
+    builder.set_cache_size(cache_bytes);
+    prepare(backend(&builder).map_err(StoreError::from_redb)?)
+}
+
+/// Checks (or sets, or upgrades) the schema of a freshly opened database and opens its tables.
+fn prepare(db: Database) -> Result<Database, StoreError> {
     let tx = db.begin_write().map_err(StoreError::from_redb)?;
     {
         let mut meta = tx.open_table(META).map_err(StoreError::from_redb)?;

@@ -139,6 +139,8 @@ fn attempt(n: u32, status: Option<u16>) -> AttemptRecord {
         message: status.is_none().then(|| "connection refused".to_string()),
         kind: crate::core::model::AttemptKind::Delivery,
         answer: status.map(|_| "ok".to_string()),
+        repeats: 0,
+        last_ms: 0,
     }
 }
 

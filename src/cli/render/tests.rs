@@ -35,6 +35,8 @@ fn attempt(
         message: failure.map(|f| f.1.into()),
         kind: "delivery".into(),
         answer: None,
+        repeats: 0,
+        last_at: None,
     }
 }
 

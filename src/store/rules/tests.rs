@@ -145,6 +145,8 @@ fn update(ep: &str, seq: u64, outcome: ProgressOutcome, down: Option<bool>) -> P
             message: None,
             kind: Default::default(),
             answer: None,
+            repeats: 0,
+            last_ms: 0,
         },
         progress: EventProgress {
             attempts: 3,
@@ -312,4 +314,5 @@ fn purge_removes_the_dead_letter_and_its_record() {
     );
 }
 
+mod attempt_log;
 mod writes;

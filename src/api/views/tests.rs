@@ -323,3 +323,21 @@ fn accepted_answers_are_unchanged() {
         json!({"id": "evt_x", "seq": 5, "endpoint": "acme", "duplicate": true})
     );
 }
+
+#[test]
+fn repeated_probe_failures_show_their_count_and_last_time() {
+    let mut a = attempt(3, None);
+    assert!(to_value(&attempt_view(&a)).get("repeats").is_none());
+    assert!(to_value(&attempt_view(&a)).get("last_at").is_none());
+    a.kind = crate::core::model::AttemptKind::Probe;
+    a.repeats = 149;
+    a.last_ms = 1_795_240_149_000;
+    let v = to_value(&attempt_view(&a));
+    assert_eq!(v["repeats"], json!(149));
+    assert_eq!(
+        v["last_at"],
+        json!(crate::core::timefmt::rfc3339(a.last_ms))
+    );
+    let back: crate::views::AttemptView = serde_json::from_value(v).unwrap();
+    assert_eq!((back.repeats, back.last_at.is_some()), (149, true));
+}

@@ -347,3 +347,28 @@ fn confirmation_lines() {
         Some("created endpoint acme")
     );
 }
+
+#[test]
+fn repeated_probe_failures_are_one_line_with_their_count() {
+    let mut a = attempt(
+        "evt_1",
+        1,
+        7,
+        "T1",
+        None,
+        3,
+        Some(("ECONNREFUSED", "connection refused")),
+    );
+    a.kind = "probe".into();
+    assert_eq!(repeat_note(&a), "");
+    a.repeats = 149;
+    a.last_at = Some("T9".into());
+    assert_eq!(
+        render_attempt_table(&[a.clone()], false),
+        "ATTEMPT  STARTED_AT  STATUS  LATENCY_MS  ERROR\n\
+         7        T1          -       3           ECONNREFUSED connection refused (repeated 149 times, last at T9)\n"
+    );
+    assert!(recent_attempt_table(&[a.clone()]).contains("(repeated 149 times, last at T9)"));
+    a.repeats = 1;
+    assert_eq!(repeat_note(&a), " (repeated once, last at T9)");
+}

@@ -527,7 +527,6 @@ impl Scheduler {
                         attempt,
                         progress,
                         outcome: ProgressOutcome::Pending,
-                        record_len: 0,
                         down,
                     });
                 }
@@ -572,7 +571,6 @@ impl Scheduler {
                         attempt,
                         progress: event.progress,
                         outcome,
-                        record_len: event.record_len,
                         down,
                     });
                 }

@@ -545,8 +545,6 @@ pub struct ProgressUpdate {
     pub attempt: AttemptRecord,
     pub progress: EventProgress,
     pub outcome: ProgressOutcome,
-    /// Bytes of the event's stored record ([`QueuedEvent::record_len`]).
-    pub record_len: u32,
     /// `Some(true)` when this attempt put the endpoint down, `Some(false)` when it brought it
     /// back, persisted with the attempt.
     pub down: Option<bool>,

@@ -91,6 +91,9 @@ pub struct LogPos {
     pub pending_bytes: u64,
     /// Bytes of every record in the log (pending and retained).
     pub log_bytes: u64,
+    /// When the newest event retention removed was accepted (unix ms; 0: none removed): a
+    /// back-fill from before it cannot be whole.
+    pub removed_through_ms: u64,
 }
 
 /// `connected_at` is rewritten by a 2xx only when it is unset or older than this, so a steady

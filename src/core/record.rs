@@ -91,6 +91,20 @@ pub fn decode(buf: &[u8]) -> Result<Record, RecordError> {
     })
 }
 
+/// When the event of a record was accepted, read from its metadata without checking the
+/// body's checksum (retention and back-fill look at many records and need only this; a record
+/// whose header or metadata does not read answers `None`).
+pub fn enqueued_at(buf: &[u8]) -> Option<u64> {
+    if buf.len() < HEADER_LEN || buf[0] != VERSION {
+        return None;
+    }
+    let mlen = u16::from_le_bytes([buf[2], buf[3]]) as usize;
+    let meta = buf.get(HEADER_LEN..HEADER_LEN + mlen)?;
+    postcard::from_bytes::<EventMeta>(meta)
+        .ok()
+        .map(|m| m.enqueued_at_ms)
+}
+
 /// Checks the header and checksum; returns the metadata and body slices.
 fn split(buf: &[u8]) -> Result<(&[u8], &[u8]), RecordError> {
     if buf.len() < HEADER_LEN {

@@ -44,35 +44,98 @@ pub fn check(t: &impl ReadTables) -> Result<Vec<String>, StoreError> {
             .or_else(|| tombs.get(id).copied())
     };
 
-    let mut pending: HashMap<String, u64> = HashMap::new();
-    let mut pending_ids: HashSet<String> = HashSet::new();
+    // The retained log's side tables.
+    let mut done: HashSet<(String, u64)> = HashSet::new();
+    t.done_all(|ep, seq| {
+        done.insert((ep.to_string(), seq));
+        Ok(true)
+    })?;
+    let mut reopened: HashSet<(String, u64)> = HashSet::new();
+    t.reopened_all(|ep, seq, _| {
+        reopened.insert((ep.to_string(), seq));
+        Ok(true)
+    })?;
+
+    // Per endpoint: pending rows, their bytes, every row's bytes.
+    let mut pending: HashMap<String, (u64, u64, u64)> = HashMap::new();
+    let mut pending_keys: HashSet<(String, u64)> = HashSet::new();
+    let mut row_ids: HashSet<String> = HashSet::new();
     let mut event_keys: HashSet<(String, u64)> = HashSet::new();
     t.events_all(|ep, seq, v| {
-        if !endpoints.contains_key(ep) {
-            bad.push(format!("event {ep}/{seq} belongs to no endpoint"));
-        } else if bound(ep).is_some_and(|b| seq >= b) {
+        let key = (ep.to_string(), seq);
+        let rec = endpoints.get(ep);
+        match rec {
+            None => bad.push(format!("event {ep}/{seq} belongs to no endpoint")),
+            Some(r) if seq < r.log.retained_from => bad.push(format!(
+                "event {ep}/{seq} is below retained_from {}",
+                r.log.retained_from
+            )),
+            Some(_) => {}
+        }
+        if bound(ep).is_some_and(|b| seq >= b) {
             bad.push(format!("event {ep}/{seq} is not below next_seq"));
         }
-        *pending.entry(ep.to_string()).or_default() += 1;
-        event_keys.insert((ep.to_string(), seq));
+        let cursor = rec.map_or(0, |r| r.log.cursor);
+        let is_pending = reopened.contains(&key) || (seq >= cursor && !done.contains(&key));
+        let e = pending.entry(ep.to_string()).or_default();
+        e.2 += v.len() as u64;
+        if is_pending {
+            e.0 += 1;
+            e.1 += v.len() as u64;
+            pending_keys.insert(key.clone());
+        }
+        event_keys.insert(key);
         if let Ok(r) = record::decode(v) {
-            pending_ids.insert(r.meta.id);
+            row_ids.insert(r.meta.id);
         }
         Ok(true)
     })?;
+    for (ep, seq) in &done {
+        if !event_keys.contains(&(ep.clone(), *seq)) {
+            bad.push(format!("done row {ep}/{seq} has no event row"));
+        }
+        if endpoints.get(ep).is_some_and(|r| *seq < r.log.cursor) {
+            bad.push(format!("done row {ep}/{seq} is below the cursor"));
+        }
+    }
+    for (ep, seq) in &reopened {
+        let key = (ep.clone(), *seq);
+        if !event_keys.contains(&key) {
+            bad.push(format!("reopened row {ep}/{seq} has no event row"));
+        }
+        if endpoints.get(ep).is_some_and(|r| *seq >= r.log.cursor) && !done.contains(&key) {
+            bad.push(format!(
+                "reopened row {ep}/{seq} is at or above the cursor without a done row"
+            ));
+        }
+    }
     for (id, r) in &endpoints {
-        let rows = pending.get(id).copied().unwrap_or(0);
+        let (rows, bytes, all) = pending.get(id).copied().unwrap_or_default();
         if r.pending != rows {
             bad.push(format!(
-                "endpoint {id:?} counts {} pending but has {rows} event rows",
+                "endpoint {id:?} counts {} pending but has {rows} pending rows",
                 r.pending
+            ));
+        }
+        if (r.log.pending_bytes, r.log.log_bytes) != (bytes, all) {
+            bad.push(format!(
+                "endpoint {id:?} counts {}/{} pending/log bytes but holds {bytes}/{all}",
+                r.log.pending_bytes, r.log.log_bytes
+            ));
+        }
+        let d = done.iter().filter(|(e, _)| e == id).count() as u64;
+        let o = reopened.iter().filter(|(e, _)| e == id).count() as u64;
+        if (r.log.done, r.log.reopened) != (d, o) {
+            bad.push(format!(
+                "endpoint {id:?} counts {}/{} done/reopened rows but has {d}/{o}",
+                r.log.done, r.log.reopened
             ));
         }
     }
 
     t.progress_all(|ep, seq, v| {
-        if !event_keys.contains(&(ep.to_string(), seq)) {
-            bad.push(format!("progress {ep}/{seq} has no event row"));
+        if !pending_keys.contains(&(ep.to_string(), seq)) {
+            bad.push(format!("progress {ep}/{seq} has no pending event row"));
         }
         if decode::<EventProgress>("progress", v).is_err() {
             bad.push(format!("progress {ep}/{seq} does not decode"));
@@ -112,12 +175,12 @@ pub fn check(t: &impl ReadTables) -> Result<Vec<String>, StoreError> {
         if dl.event_id != id {
             bad.push(format!("dead letter row {id} holds {}", dl.event_id));
         }
-        if pending_ids.contains(id) {
-            bad.push(format!("event {id} is both pending and a dead letter"));
+        if row_ids.contains(id) {
+            bad.push(format!("event {id} is both in the log and a dead letter"));
         }
         if event_keys.contains(&(dl.endpoint.clone(), dl.seq)) {
             bad.push(format!(
-                "dead letter {id} has the place {}/{} of a pending event",
+                "dead letter {id} has the place {}/{} of an event in the log",
                 dl.endpoint, dl.seq
             ));
         }
@@ -239,7 +302,7 @@ mod tests {
         for want in [
             "counts 1 pending but has 2",
             "event a/7 is not below next_seq",
-            "progress b/9 has no event row",
+            "progress b/9 has no pending event row",
             "exists and has a tombstone",
             "dead record evt_x has no dead letter",
         ] {

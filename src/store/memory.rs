@@ -278,4 +278,14 @@ impl Journal for MemoryJournal {
     fn sweep(&self) -> JFuture<'_, SweepDone> {
         ready(self.write(|rules, t, now, ch| rules.sweep(t, now, ch)))
     }
+
+    fn held_bytes(&self) -> u64 {
+        self.lock()
+            .map(|g| {
+                g.rules
+                    .held_bytes()
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .unwrap_or(0)
+    }
 }

@@ -6,6 +6,7 @@
 //! inspection: reads as usual, every write refused, the file never written.
 
 mod handle;
+mod log_tables;
 mod tables;
 pub mod writer;
 
@@ -44,6 +45,10 @@ pub(crate) const ATTEMPTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition
 pub(crate) const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("idempotency");
 pub(crate) const CHANNELS: TableDefinition<&str, &[u8]> = TableDefinition::new("channels");
+/// Seqs delivered out of order at or above an endpoint's cursor (schema 3).
+pub(crate) const DONE: TableDefinition<(&str, u64), ()> = TableDefinition::new("done");
+/// Seqs pending again below the cursor or past `done`, with flags (schema 3).
+pub(crate) const REOPENED: TableDefinition<(&str, u64), u8> = TableDefinition::new("reopened");
 
 impl StoreError {
     /// Maps a redb error; a full disk gets its own variant.
@@ -340,6 +345,10 @@ impl Journal for RedbJournal {
 
     fn sweep(&self) -> JFuture<'_, SweepDone> {
         Box::pin(self.writer.call(Op::Sweep))
+    }
+
+    fn held_bytes(&self) -> u64 {
+        self.writer.held_bytes()
     }
 }
 

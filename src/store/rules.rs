@@ -26,6 +26,8 @@ pub mod read;
 mod tests;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::tables::{ReadTables, Tables};
 use super::{Limits, Notice, StoreError, encode};
@@ -43,6 +45,8 @@ pub type Applied<T> = Result<Result<T, StoreError>, StoreError>;
 pub struct Changes {
     pub notices: Vec<Notice>,
     undo: HashMap<String, Option<EndpointRecord>>,
+    /// The byte totals before this transaction's first change.
+    totals: Option<(u64, u64)>,
 }
 
 /// The rules' state between transactions: the endpoint records, and the id source for dead
@@ -54,6 +58,12 @@ pub struct Rules {
     /// Endpoints whose intake was refused at the backlog limit and has not been accepted below
     /// it since (so that [`Notice::BacklogFull`] is sent once per crossing).
     full: HashSet<String>,
+    /// Bytes of the pending records of every endpoint (what the journal owes).
+    owed: u64,
+    /// Bytes of every record in the logs (pending and retained).
+    held: u64,
+    /// `held`, for readers outside the writer ([`crate::store::Journal::held_bytes`]).
+    held_shared: Arc<AtomicU64>,
 }
 
 impl Rules {
@@ -64,12 +74,22 @@ impl Rules {
 
     /// Starts from these endpoint records.
     pub fn from_records(records: Vec<EndpointRecord>) -> Self {
-        Self {
-            endpoints: records.into_iter().map(|r| (r.id.clone(), r)).collect(),
+        let mut rules = Self {
+            endpoints: HashMap::new(),
             ids: IdGen::new(),
             limits: Limits::default(),
             full: HashSet::new(),
-        }
+            owed: 0,
+            held: 0,
+            held_shared: Arc::default(),
+        };
+        rules.reload(records);
+        rules
+    }
+
+    /// The bytes the logs hold, as of the last finished transaction (shared with readers).
+    pub fn held_bytes(&self) -> Arc<AtomicU64> {
+        self.held_shared.clone()
     }
 
     /// The same, enforcing `limits`.
@@ -81,6 +101,9 @@ impl Rules {
     /// Replaces the endpoint records (after a backend reopened its storage).
     pub fn reload(&mut self, records: Vec<EndpointRecord>) {
         self.endpoints = records.into_iter().map(|r| (r.id.clone(), r)).collect();
+        self.owed = self.endpoints.values().map(|r| r.log.pending_bytes).sum();
+        self.held = self.endpoints.values().map(|r| r.log.log_bytes).sum();
+        self.held_shared.store(self.held, Ordering::Relaxed);
     }
 
     /// The current record of an endpoint (including this transaction's changes).
@@ -90,6 +113,9 @@ impl Rules {
 
     /// Notes the record of `id` before its first change in this transaction.
     fn touch(&self, ch: &mut Changes, id: &str) {
+        if ch.totals.is_none() {
+            ch.totals = Some((self.owed, self.held));
+        }
         if !ch.undo.contains_key(id) {
             ch.undo
                 .insert(id.to_string(), self.endpoints.get(id).cloned());
@@ -104,12 +130,18 @@ impl Rules {
                 None => t.endpoint_remove(id)?,
             }
         }
+        self.held_shared.store(self.held, Ordering::Relaxed);
         Ok(())
     }
 
     /// Restores the endpoint records after the transaction of `ch` failed; its notices are
     /// dropped (nothing of it happened).
     pub fn undo(&mut self, ch: Changes) {
+        if let Some((owed, held)) = ch.totals {
+            self.owed = owed;
+            self.held = held;
+            self.held_shared.store(held, Ordering::Relaxed);
+        }
         for (id, old) in ch.undo {
             match old {
                 Some(r) => self.endpoints.insert(id, r),

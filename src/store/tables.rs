@@ -10,8 +10,59 @@
 
 use super::StoreError;
 
+/// The read side of the retained log's side tables (see `store/rules/log.rs`): `done` holds
+/// the seqs delivered out of order at or above an endpoint's cursor, `reopened` the seqs that
+/// are pending again although the cursor or `done` says otherwise, with their flags
+/// ([`REOPENED_BACKFILL`]). A journal of an older schema opened read-only has neither: both
+/// read as empty.
+pub trait ReadLogTables {
+    fn done_has(&self, endpoint: &str, seq: u64) -> Result<bool, StoreError>;
+    /// The `done` seqs of `endpoint` from `from` on, in order.
+    fn done_each(
+        &self,
+        endpoint: &str,
+        from: u64,
+        f: impl FnMut(u64) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Every `done` row, by (endpoint, seq).
+    fn done_all(
+        &self,
+        f: impl FnMut(&str, u64) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
+    /// The flags of a `reopened` row.
+    fn reopened_get(&self, endpoint: &str, seq: u64) -> Result<Option<u8>, StoreError>;
+    /// The `reopened` rows of `endpoint` from `from` on, in order.
+    fn reopened_each(
+        &self,
+        endpoint: &str,
+        from: u64,
+        f: impl FnMut(u64, u8) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Every `reopened` row, by (endpoint, seq).
+    fn reopened_all(
+        &self,
+        f: impl FnMut(&str, u64, u8) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+/// A `reopened` flag: the event was reopened by a back-fill (its attempts carry
+/// `X-HAPP-Replay: 1`).
+pub const REOPENED_BACKFILL: u8 = 1;
+
+/// The write side of the retained log's side tables.
+pub trait LogTables: ReadLogTables {
+    fn done_put(&mut self, endpoint: &str, seq: u64) -> Result<(), StoreError>;
+    /// Removes a `done` row; `true` when it was there.
+    fn done_remove(&mut self, endpoint: &str, seq: u64) -> Result<bool, StoreError>;
+    fn reopened_put(&mut self, endpoint: &str, seq: u64, flags: u8) -> Result<(), StoreError>;
+    /// Removes a `reopened` row; `true` when it was there.
+    fn reopened_remove(&mut self, endpoint: &str, seq: u64) -> Result<bool, StoreError>;
+    /// Removes every `done` and `reopened` row of `endpoint`.
+    fn log_clear(&mut self, endpoint: &str) -> Result<(), StoreError>;
+}
+
 /// The read side of the journal's tables (one consistent snapshot).
-pub trait ReadTables {
+pub trait ReadTables: ReadLogTables {
     /// The stored endpoint record of `id`, passed to `f`.
     fn endpoint_get<T>(
         &self,
@@ -161,7 +212,7 @@ pub trait ReadTables {
 
 /// One write transaction: nothing of it is visible to readers, or durable, before the backend
 /// commits it; a backend that cannot commit discards all of it.
-pub trait Tables: ReadTables {
+pub trait Tables: ReadTables + LogTables {
     fn endpoint_put(&mut self, id: &str, value: &[u8]) -> Result<(), StoreError>;
     fn endpoint_remove(&mut self, id: &str) -> Result<(), StoreError>;
 

@@ -665,6 +665,7 @@ pub async fn outside_attempts_connected_at_and_last_error(open: Open) {
     h.done().await;
 }
 pub use super::bulk::*;
+pub use super::log::*;
 
 /// At `max_backlog` pending events an endpoint refuses more (a batch whole), others are
 /// unaffected, the crossing is told once, and intake resumes once an event left.

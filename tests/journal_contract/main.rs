@@ -20,6 +20,7 @@ use courier::store::{
 mod attempt_ring;
 mod bulk;
 mod cases;
+mod log;
 
 /// A backend under test, as opened by its `Open` function.
 struct Opened {
@@ -89,6 +90,10 @@ impl H {
             ids: IdGen::new(),
             _dir: o._dir,
         }
+    }
+
+    fn now(&self) -> u64 {
+        self.now.load(Ordering::SeqCst)
     }
 
     fn advance(&self, ms: u64) {
@@ -171,7 +176,6 @@ fn update(
 ) -> ProgressUpdate {
     ProgressUpdate {
         endpoint: Arc::from(ep),
-        record_len: 0,
         seq,
         attempt: AttemptRecord {
             event_id: event_id.into(),
@@ -244,7 +248,16 @@ macro_rules! contract {
             replay_matching_goes_back_in_order,
             purge_matching_removes_exactly_the_matches,
             replay_matching_is_bounded_by_size,
-            the_backlog_limit_refuses_intake_until_it_drains
+            the_backlog_limit_refuses_intake_until_it_drains,
+            delivered_events_are_retained_not_pending,
+            deliveries_out_of_order_fold_into_the_cursor,
+            a_replay_below_the_cursor_is_reopened,
+            backfill_reopens_the_window,
+            retention_removes_old_delivered_events,
+            the_journal_bytes_limit_refuses_the_endpoint_that_fills_it,
+            retained_events_give_way_to_the_journal_limit,
+            an_endpoints_own_max_backlog,
+            a_forced_delete_takes_the_retained_log
         ]);
     };
     (@cases $backend:ident, $open:expr, [$($case:ident),* $(,)?]) => {
@@ -379,6 +392,9 @@ async fn redb_reads_rows_of_the_first_shapes() {
             };
             a.insert(("a", 0), postcard::to_stdvec(&old).unwrap().as_slice())
                 .unwrap();
+            // ... in a journal of the schema that build wrote (2: before the retained log).
+            let meta: ::redb::TableDefinition<&str, u64> = ::redb::TableDefinition::new("meta");
+            tx.open_table(meta).unwrap().insert("schema", 2).unwrap();
         }
         tx.commit().unwrap();
         let r = db.begin_read().unwrap();

@@ -81,6 +81,9 @@ pub struct MemTables {
     attempts: Tab<SeqKey, Bytes>,
     idempotency: Tab<(String, String), Bytes>,
     channels: Tab<String, Bytes>,
+    /// The retained log's side tables (`log_tables.rs`).
+    done: Tab<SeqKey, ()>,
+    reopened: Tab<SeqKey, u8>,
 }
 
 macro_rules! each_table {
@@ -95,6 +98,8 @@ macro_rules! each_table {
         $self.attempts.$method();
         $self.idempotency.$method();
         $self.channels.$method();
+        $self.done.$method();
+        $self.reopened.$method();
     };
 }
 
@@ -109,6 +114,8 @@ impl MemTables {
         each_table!(self, rollback);
     }
 }
+
+mod log_tables;
 
 fn seq_key(ep: &str, seq: u64) -> SeqKey {
     (ep.to_string(), seq)

@@ -11,8 +11,8 @@ use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use super::is_disk_full;
 use super::tables::ReadView;
 use super::{
-    ATTEMPTS, CHANNELS, DEAD, DEAD_INDEX, DEAD_RECORDS, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
-    PROGRESS,
+    ATTEMPTS, CHANNELS, DEAD, DEAD_INDEX, DEAD_RECORDS, DONE, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
+    PROGRESS, REOPENED,
 };
 use crate::core::model::{AttemptRecord, ChannelRecord, DeadLetter, EndpointRecord};
 use crate::store::rules::read;
@@ -312,20 +312,25 @@ fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
         tx.open_table(ATTEMPTS).map_err(StoreError::from_redb)?;
         tx.open_table(IDEMPOTENCY).map_err(StoreError::from_redb)?;
         tx.open_table(CHANNELS).map_err(StoreError::from_redb)?;
+        tx.open_table(DONE).map_err(StoreError::from_redb)?;
+        tx.open_table(REOPENED).map_err(StoreError::from_redb)?;
     }
     tx.commit().map_err(StoreError::from_redb)?;
     Ok(db)
 }
 
 /// Brings a journal of schema `from` to [`SCHEMA_VERSION`], in the open's write transaction
-/// (nothing of it stays if that fails): schema 1 gains the dead-letter index, schema 2 its
-/// attempt log's ring.
+/// (nothing of it stays if that fails): schema 1 gains the dead-letter index; schema 2 the
+/// retained log's byte counts and its attempt log's ring.
 fn upgrade(tx: &redb::WriteTransaction, from: u64) -> Result<(), StoreError> {
     if from < 2 {
         // The first schema had no dead-letter index.
         build_dead_index(tx)?;
     }
     if from < 3 {
+        // The retained log: every row the older journal has in `events` is pending; count
+        // their bytes into the endpoint records (rewritten in their third shape).
+        count_log_bytes(tx)?;
         ring_attempts(tx)?;
     }
     Ok(())
@@ -400,6 +405,41 @@ fn ring_attempts(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
         moved,
         "attempt log moved into its ring (journal schema 2 -> 3)"
     );
+    Ok(())
+}
+
+/// Upgrades the endpoint records of a journal of schema 1 or 2 to the retained log: the cursor
+/// at 0 (every row is pending, as those journals kept only pending rows) and the bytes of the
+/// rows counted, so that `--max-journal-bytes` sees them.
+fn count_log_bytes(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut endpoints = tx.open_table(ENDPOINTS).map_err(StoreError::from_redb)?;
+    let events = tx.open_table(EVENTS).map_err(StoreError::from_redb)?;
+    let mut records = Vec::new();
+    for row in endpoints.iter().map_err(StoreError::from_redb)? {
+        let (_, v) = row.map_err(StoreError::from_redb)?;
+        if let Some(rec) = crate::core::model::EndpointRecord::decode(v.value()) {
+            records.push(rec);
+        }
+    }
+    for mut rec in records {
+        let mut bytes = 0u64;
+        for row in events
+            .range((rec.id.as_str(), 0)..=(rec.id.as_str(), u64::MAX))
+            .map_err(StoreError::from_redb)?
+        {
+            let (_, v) = row.map_err(StoreError::from_redb)?;
+            bytes += v.value().len() as u64;
+        }
+        rec.log = crate::core::model::LogPos {
+            pending_bytes: bytes,
+            log_bytes: bytes,
+            ..Default::default()
+        };
+        endpoints
+            .insert(rec.id.as_str(), crate::store::encode(&rec).as_slice())
+            .map_err(StoreError::from_redb)?;
+    }
+    tracing::info!("endpoint records upgraded to the retained log (journal schema 3)");
     Ok(())
 }
 

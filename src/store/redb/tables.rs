@@ -8,8 +8,8 @@ use std::cell::OnceCell;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
 use super::{
-    ATTEMPTS, CHANNELS, DEAD, DEAD_INDEX, DEAD_RECORDS, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
-    PROGRESS,
+    ATTEMPTS, CHANNELS, DEAD, DEAD_INDEX, DEAD_RECORDS, DONE, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
+    PROGRESS, REOPENED,
 };
 use crate::store::StoreError;
 use crate::store::tables::{ReadTables, Tables};
@@ -19,8 +19,8 @@ pub(crate) fn se(e: impl Into<redb::Error>) -> StoreError {
     StoreError::from_redb(e)
 }
 
-type ById = &'static str;
-type BySeq = (&'static str, u64);
+pub(super) type ById = &'static str;
+pub(super) type BySeq = (&'static str, u64);
 type ByKey = (&'static str, &'static str);
 type Bytes = &'static [u8];
 
@@ -347,6 +347,8 @@ pub(crate) struct WriteTables<'t> {
     attempts: Table<'t, BySeq, Bytes>,
     idempotency: Table<'t, ByKey, Bytes>,
     channels: Table<'t, ById, Bytes>,
+    pub(super) done: Table<'t, BySeq, ()>,
+    pub(super) reopened: Table<'t, BySeq, u8>,
 }
 
 impl<'t> WriteTables<'t> {
@@ -362,6 +364,8 @@ impl<'t> WriteTables<'t> {
             attempts: tx.open_table(ATTEMPTS).map_err(se)?,
             idempotency: tx.open_table(IDEMPOTENCY).map_err(se)?,
             channels: tx.open_table(CHANNELS).map_err(se)?,
+            done: tx.open_table(DONE).map_err(se)?,
+            reopened: tx.open_table(REOPENED).map_err(se)?,
         })
     }
 }
@@ -485,7 +489,7 @@ impl Tables for WriteTables<'_> {
 
 /// A read transaction whose tables are opened on first use (most reads need one or two).
 pub(crate) struct ReadView {
-    tx: ReadTransaction,
+    pub(super) tx: ReadTransaction,
     meta: OnceCell<ReadOnlyTable<ById, u64>>,
     endpoints: OnceCell<ReadOnlyTable<ById, Bytes>>,
     events: OnceCell<ReadOnlyTable<BySeq, Bytes>>,
@@ -497,6 +501,9 @@ pub(crate) struct ReadView {
     attempts: OnceCell<ReadOnlyTable<BySeq, Bytes>>,
     idempotency: OnceCell<ReadOnlyTable<ByKey, Bytes>>,
     channels: OnceCell<ReadOnlyTable<ById, Bytes>>,
+    /// `None` inside when the file has no such table (an older schema, opened read-only).
+    pub(super) done: OnceCell<Option<ReadOnlyTable<BySeq, ()>>>,
+    pub(super) reopened: OnceCell<Option<ReadOnlyTable<BySeq, u8>>>,
 }
 
 /// The table in `cell`, opened by `open` the first time.
@@ -512,7 +519,7 @@ fn lazy<T>(
 }
 
 /// [`lazy`] for a table a journal of an older schema may not have: `None` then.
-fn lazy_opt<T>(
+pub(super) fn lazy_opt<T>(
     cell: &OnceCell<Option<T>>,
     open: impl FnOnce() -> Result<T, redb::TableError>,
 ) -> Result<Option<&T>, StoreError> {
@@ -541,6 +548,8 @@ impl ReadView {
             attempts: OnceCell::new(),
             idempotency: OnceCell::new(),
             channels: OnceCell::new(),
+            done: OnceCell::new(),
+            reopened: OnceCell::new(),
         }
     }
 }

@@ -136,6 +136,7 @@ impl Op {
                 down: None | Some(false),
                 ..
             }) | Op::LogAttempt { .. }
+                | Op::Sweep(_)
         )
     }
 
@@ -161,6 +162,8 @@ impl Op {
 #[derive(Clone)]
 pub struct Writer {
     tx: Sender<Op>,
+    /// The bytes the logs hold, as the writer's last transaction left them.
+    held: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Writer {
@@ -190,6 +193,7 @@ impl Writer {
         health: Arc<HealthFlag>,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let rules = Rules::from_records(db.endpoints()?).with_limits(limits);
+        let held = rules.held_bytes();
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut state = WriterState {
             db,
@@ -206,14 +210,22 @@ impl Writer {
             .name("courier-writer".into())
             .spawn(move || state.run(rx))
             .map_err(|e| StoreError::Storage(format!("cannot start writer thread: {e}")))?;
-        Ok((Writer { tx }, handle))
+        Ok((Writer { tx, held }, handle))
     }
 
     /// A writer with no thread behind it: every op is refused (`Stopped`). The read-only
     /// journal of offline inspection has one, so nothing it is asked can write.
     pub fn detached() -> Writer {
         let (tx, _) = crossbeam_channel::bounded(0);
-        Writer { tx }
+        Writer {
+            tx,
+            held: Arc::default(),
+        }
+    }
+
+    /// Bytes of event records in the logs (pending and retained).
+    pub fn held_bytes(&self) -> u64 {
+        self.held.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Sends an op without waiting for it.

@@ -369,13 +369,10 @@ impl Rules {
         };
         let mut progress = dl.progress.clone();
         progress.failures = 0; // the schedule starts afresh; attempt numbers continue
-        t.event_put(ep, dl.seq, bytes.as_slice())?;
+        self.touch(ch, ep);
+        self.log_put_back(t, ep, dl.seq, bytes.as_slice())?;
         t.progress_put(ep, dl.seq, encode(&progress).as_slice())?;
         remove_dead(t, event_id, Some((ep, dl.seq)))?;
-        self.touch(ch, ep);
-        if let Some(r) = self.endpoints.get_mut(ep) {
-            r.pending += 1;
-        }
         ch.notices.push(Notice::Replayed {
             endpoint: Arc::from(ep),
             event: QueuedEvent {

@@ -113,12 +113,17 @@ impl Rules {
             }));
         }
         let next_seq = rec.next_seq;
-        let mut pending = Vec::new();
-        t.events_each(id, 0, |seq, bytes| {
-            pending.push((seq, bytes.to_vec()));
+        let log = rec.log;
+        let mut seqs = Vec::new();
+        super::log::pending_each(t, id, &log, 0, |seq, _, _| {
+            seqs.push(seq);
             Ok(true)
         })?;
-        for (seq, bytes) in pending {
+        self.touch(ch, id);
+        for seq in seqs {
+            let Some(bytes) = self.log_take(t, id, seq)? else {
+                continue;
+            };
             let progress = t.progress_take(id, seq)?;
             let meta = match record::decode(&bytes) {
                 Ok(r) => r.meta,
@@ -153,12 +158,17 @@ impl Rules {
             metrics::counter!(crate::telemetry::DEAD_LETTERS, crate::telemetry::REASON => "ENDPOINT_DELETED")
                 .increment(1);
         }
+        // What is left of the log is delivered events kept for back-fill.
+        if let Some(rec) = self.endpoints.get(id) {
+            self.held = self.held.saturating_sub(rec.log.log_bytes);
+            self.owed = self.owed.saturating_sub(rec.log.pending_bytes);
+        }
         t.events_clear(id)?;
         t.progress_clear(id)?;
+        t.log_clear(id)?;
         t.attempts_clear(id)?;
         t.idempotency_clear(id)?;
         t.tombstone_put(id, next_seq)?;
-        self.touch(ch, id);
         self.endpoints.remove(id);
         ch.notices.push(Notice::EndpointDeleted(id.to_string()));
         Ok(Ok(()))

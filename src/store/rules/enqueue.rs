@@ -41,6 +41,9 @@ impl Rules {
         if let Some(e) = self.over_limit(&req.endpoint, pending, 1, ch) {
             return Ok(Err(e));
         }
+        if let Some(e) = self.journal_full(&req.endpoint, req.record.len() as u64) {
+            return Ok(Err(e));
+        }
         let ep = req.endpoint.as_str();
         self.touch(ch, ep);
         let Some(rec) = self.endpoints.get_mut(ep) else {
@@ -48,8 +51,8 @@ impl Rules {
         };
         let seq = rec.next_seq;
         rec.next_seq += 1;
-        rec.pending += 1;
         t.event_put(ep, seq, req.record.as_slice())?;
+        self.log_appended(ep, req.record.len() as u64);
         if let Some(key) = &req.idempotency_key {
             let hit = IdempotentHit {
                 event_id: req.meta.id.clone(),
@@ -98,15 +101,22 @@ impl Rules {
             return Ok(Err(e));
         }
         // The whole batch is refused when it would take an endpoint past its limit.
-        let mut per_endpoint: HashMap<&str, u64> = HashMap::new();
+        let mut per_endpoint: HashMap<&str, (u64, u64)> = HashMap::new();
         for r in &reqs {
-            *per_endpoint.entry(r.endpoint.as_str()).or_default() += 1;
+            let e = per_endpoint.entry(r.endpoint.as_str()).or_default();
+            e.0 += 1;
+            e.1 += r.record.len() as u64;
         }
-        let mut wanted: Vec<(&str, u64)> = per_endpoint.into_iter().collect();
+        let mut wanted: Vec<(&str, (u64, u64))> = per_endpoint.into_iter().collect();
         wanted.sort_unstable();
-        for (ep, n) in wanted {
+        let total: u64 = wanted.iter().map(|(_, (_, b))| b).sum();
+        for (ep, (n, _)) in wanted {
             let pending = self.endpoints.get(ep).map_or(0, |r| r.pending);
             if let Some(e) = self.over_limit(ep, pending, n, ch) {
+                return Ok(Err(e));
+            }
+            // The whole batch's bytes count against the journal; this endpoint's against its share.
+            if let Some(e) = self.journal_full(ep, total) {
                 return Ok(Err(e));
             }
         }
@@ -129,7 +139,11 @@ impl Rules {
         n: u64,
         ch: &mut Changes,
     ) -> Option<StoreError> {
-        let limit = self.limits.max_backlog;
+        let limit = self
+            .endpoints
+            .get(endpoint)
+            .and_then(|r| r.config.max_backlog)
+            .unwrap_or(self.limits.max_backlog);
         if pending.saturating_add(n) <= limit {
             if !self.full.is_empty() {
                 self.full.remove(endpoint);

@@ -1,8 +1,8 @@
-//! Attempt results: delivered (the event leaves), pending (its progress is kept), dead (it
-//! becomes a dead letter); the endpoint's `down` flag (with `state_since`), its last error and
-//! `connected_at`; the attempt log (its ring: [`super::attempt_log`]), which also takes tests
-//! and calls ([`Rules::log_attempt`], never an event's progress); quarantine of a pending
-//! record that fails its check.
+//! Attempt results: delivered (the cursor moves past it; the row stays, retained), pending
+//! (its progress is kept), dead (it leaves the log and becomes a dead letter); the endpoint's
+//! `down` flag (with `state_since`), its last error and `connected_at`; the attempt log (its
+//! ring: [`super::attempt_log`]), which also takes tests and calls ([`Rules::log_attempt`],
+//! never an event's progress); quarantine of a pending record that fails its check.
 //!
 //! None of this adds a write per event: the endpoint record is rewritten with every attempt
 //! anyway (its attempt-log key), and `connected_at` changes at most once a minute.
@@ -30,19 +30,20 @@ impl Rules {
         self.touch(ch, ep);
         match &u.outcome {
             ProgressOutcome::Delivered => {
-                let existed = t.event_remove(ep, u.seq)?;
-                t.progress_remove(ep, u.seq)?;
-                if existed && let Some(rec) = self.endpoints.get_mut(ep) {
-                    rec.pending = rec.pending.saturating_sub(1);
-                }
+                // A cursor move: the row stays in the log, retained for back-fill.
+                self.log_delivered(t, ep, u.seq, u.progress.attempts)?;
             }
             ProgressOutcome::Pending => {
-                if t.event_get(ep, u.seq, |_| ())?.is_some() {
+                let pending = match self.endpoints.get(ep) {
+                    Some(rec) => super::log::pending_flags(t, ep, &rec.log, u.seq)?.is_some(),
+                    None => false,
+                };
+                if pending {
                     t.progress_put(ep, u.seq, encode(&u.progress).as_slice())?;
                 }
             }
             ProgressOutcome::Dead { reason } => {
-                let bytes = t.event_take(ep, u.seq)?;
+                let bytes = self.log_take(t, ep, u.seq)?;
                 t.progress_remove(ep, u.seq)?;
                 if let Some(bytes) = bytes {
                     let dl = DeadLetter {
@@ -54,9 +55,6 @@ impl Rules {
                         dead_at_ms: now,
                     };
                     super::dead_letters::put_dead(t, &dl, bytes.as_slice())?;
-                    if let Some(rec) = self.endpoints.get_mut(ep) {
-                        rec.pending = rec.pending.saturating_sub(1);
-                    }
                 }
             }
         }
@@ -111,14 +109,13 @@ impl Rules {
         if !self.endpoints.contains_key(ep) {
             return Ok(()); // deleted meanwhile (its backlog was dead-lettered then)
         }
-        let Some(bytes) = t.event_take(ep, seq)? else {
+        self.touch(ch, ep);
+        let Some(bytes) = self.log_take(t, ep, seq)? else {
             return Ok(());
         };
         let progress = t.progress_take(ep, seq)?;
         self.dead_letter_corrupt(t, ep, seq, &bytes, progress.as_deref(), why, now)?;
-        self.touch(ch, ep);
         if let Some(rec) = self.endpoints.get_mut(ep) {
-            rec.pending = rec.pending.saturating_sub(1);
             rec.last_error = Some(ErrorInfo {
                 code: super::RECORD_CORRUPT.into(),
                 message: format!(

@@ -49,7 +49,14 @@ pub fn load_events(
     limit: usize,
 ) -> Result<Loaded, StoreError> {
     let mut out = Loaded::default();
-    t.events_each(endpoint, from, |seq, v| {
+    let Some(log) = t
+        .endpoint_get(endpoint, decode_endpoint)?
+        .transpose()?
+        .map(|r| r.log)
+    else {
+        return Ok(out);
+    };
+    super::log::pending_each(t, endpoint, &log, from, |seq, v, flags| {
         if out.events.len() + out.corrupt.len() >= limit {
             return Ok(false);
         }
@@ -71,7 +78,7 @@ pub fn load_events(
             meta: Arc::new(meta),
             body,
             progress,
-            replay: false,
+            replay: flags & crate::store::tables::REOPENED_BACKFILL != 0,
             record_len: v.len() as u32,
         });
         Ok(true)

@@ -132,7 +132,6 @@ fn req(ep: &str, body: &str, key: Option<&str>, now: u64) -> EnqueueReq {
 fn update(ep: &str, seq: u64, outcome: ProgressOutcome, down: Option<bool>) -> ProgressUpdate {
     ProgressUpdate {
         endpoint: Arc::from(ep),
-        record_len: 0,
         seq,
         attempt: AttemptRecord {
             event_id: format!("evt_{ep}_{seq}"),

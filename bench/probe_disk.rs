@@ -124,7 +124,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 attempt: a,
                 progress: progress.clone(),
                 outcome: ProgressOutcome::Pending,
-                record_len: 0,
                 down: Some(true),
             });
         }

@@ -445,12 +445,10 @@ impl Scheduler {
             latency_ms: o.latency.as_millis().min(u128::from(u32::MAX)) as u32,
             error: o.failure.as_ref().map(|f| f.code.to_string()),
             message: o.failure.as_ref().map(|f| f.message.clone()),
-            kind: if d.probe {
-                AttemptKind::Probe
-            } else {
-                AttemptKind::Delivery
-            },
+            kind: AttemptKind::queued(d.probe),
             answer: None,
+            repeats: 0,
+            last_ms: 0,
         };
         ev.progress.push(rec.clone());
         rec.answer = answer;

@@ -44,8 +44,10 @@
 //! 4. **Side rows have their main row.** A `progress` row exists only beside its `events` row;
 //!    a dead letter's record exists exactly when its dead letter does, and so does its row in
 //!    the dead-letter index, at its `(endpoint, seq)`, naming it.
-//! 5. **The attempt log is bounded.** Its keys are below the endpoint's `next_attempt_log`, and
-//!    it holds at most [`ATTEMPT_LOG_KEEP`] + 127 rows per endpoint (pruned every 128 rows).
+//! 5. **The attempt log is bounded.** It is a ring: attempt `n` of an endpoint is at slot
+//!    `n % ATTEMPT_LOG_KEEP` (overwritten, never deleted), so it holds at most
+//!    [`ATTEMPT_LOG_KEEP`] rows per endpoint, at keys below [`ATTEMPT_LOG_KEEP`] and below the
+//!    endpoint's `next_attempt_log`; a row counts repeats only for a failed probe.
 //! 6. **Rows decode.** Endpoint, dead-letter, attempt and progress rows decode as their shape
 //!    (a pending record that fails its check is no violation: delivery quarantines it as
 //!    `RECORD_CORRUPT`).
@@ -64,7 +66,7 @@
 //! | `dead_letters` | event id                | postcard [`DeadLetter`]                 |
 //! | `dead_records` | event id                | [`crate::core::record`] bytes of the dead letter |
 //! | `dead_index`   | (endpoint, seq)         | event id of that dead letter (schema 2; built at open from schema 1) |
-//! | `attempts`     | (endpoint, n)           | postcard [`AttemptRecord`] + kind and answer snippet ([`AttemptRecord::encode_logged`]), newest [`ATTEMPT_LOG_KEEP`] per endpoint |
+//! | `attempts`     | (endpoint, slot)        | postcard [`AttemptRecord`] + kind, answer snippet, repeats and last repeat ([`AttemptRecord::encode_logged`]); a ring of [`ATTEMPT_LOG_KEEP`] slots per endpoint (attempt n at n % 1000; plain n in schema 2, moved at open) |
 //! | `idempotency`  | (endpoint, key)         | postcard [`IdempotentHit`]              |
 //! | `channels`     | channel id              | postcard [`ChannelRecord`] (ingress)    |
 

@@ -188,6 +188,17 @@ pub struct AttemptView {
     /// keeps it, an event's history does not.
     #[serde(default)]
     pub answer: Option<String>,
+    /// How many identical failures of this probe followed it (same event, code and status),
+    /// counted in this one entry of the attempt log; shown only when there were some.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeats: u32,
+    /// When the last of those repeats started (RFC 3339); only with `repeats`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn delivery() -> String {

@@ -196,6 +196,8 @@ fn attempt_record(
         message: o.failure.as_ref().map(|f| f.message.clone()),
         kind,
         answer: o.answer.take(),
+        repeats: 0,
+        last_ms: 0,
     }
 }
 

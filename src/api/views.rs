@@ -108,6 +108,8 @@ pub fn attempt_view(a: &AttemptRecord) -> AttemptView {
         message: a.message.clone(),
         kind: a.kind.as_str().to_string(),
         answer: a.answer.clone(),
+        repeats: a.repeats,
+        last_at: (a.repeats > 0).then(|| rfc3339(a.last_ms)),
     }
 }
 

@@ -90,6 +90,16 @@ pub fn format_attempt_error(a: &AttemptView) -> String {
     }
 }
 
+/// What an attempt-log entry of repeated probe failures adds to its error: ` (repeated N
+/// times, last at T)`; empty for any other entry.
+pub fn repeat_note(a: &AttemptView) -> String {
+    match (a.repeats, a.last_at.as_deref()) {
+        (0, _) => String::new(),
+        (1, last) => format!(" (repeated once, last at {})", opt_str(last)),
+        (n, last) => format!(" (repeated {n} times, last at {})", opt_str(last)),
+    }
+}
+
 /// Left-aligned columns separated by two spaces; no trailing spaces.
 pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -179,7 +189,7 @@ pub fn render_attempt_table(attempts: &[AttemptView], with_event: bool) -> Strin
             row.push(one_line(&a.started_at));
             row.push(opt(a.status));
             row.push(a.latency_ms.to_string());
-            row.push(format_attempt_error(a));
+            row.push(format_attempt_error(a) + &repeat_note(a));
             row
         })
         .collect();
@@ -425,7 +435,7 @@ pub fn recent_attempt_table(attempts: &[AttemptView]) -> String {
                 a.attempt.to_string(),
                 opt(a.status),
                 a.latency_ms.to_string(),
-                clip(&format_attempt_error(a), TABLE_ERROR_CHARS),
+                clip(&format_attempt_error(a), TABLE_ERROR_CHARS) + &repeat_note(a),
                 a.answer.as_deref().map_or_else(
                     || "-".to_owned(),
                     |t| clip(&one_line(t), TABLE_ANSWER_CHARS),

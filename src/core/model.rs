@@ -218,6 +218,15 @@ pub enum AttemptKind {
 }
 
 impl AttemptKind {
+    /// A queued event's attempt: a probe when the endpoint is `down`, else a delivery.
+    pub fn queued(probe: bool) -> Self {
+        if probe {
+            AttemptKind::Probe
+        } else {
+            AttemptKind::Delivery
+        }
+    }
+
     /// The name the API shows.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -254,9 +263,10 @@ pub fn answer_snippet(body: &[u8]) -> Option<String> {
 /// One attempt (of a delivery, a probe, a test or a call).
 ///
 /// Its stored shape is the first one everywhere it is nested (an event's history in
-/// `progress` and `dead_letters`): `kind` and `answer` are not part of it (`serde(skip)`). The
-/// endpoint's attempt log stores them after it ([`AttemptRecord::encode_logged`]), which a
-/// first-shape row simply lacks ([`AttemptRecord::decode_logged`]).
+/// `progress` and `dead_letters`): `kind`, `answer`, `repeats` and `last_ms` are not part of it
+/// (`serde(skip)`). The endpoint's attempt log stores them after it
+/// ([`AttemptRecord::encode_logged`]), which a first-shape row simply lacks and a second-shape
+/// row has without the repeats ([`AttemptRecord::decode_logged`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub event_id: String,
@@ -274,21 +284,40 @@ pub struct AttemptRecord {
     /// The start of the receiver's answer body ([`answer_snippet`]; the attempt log keeps it).
     #[serde(skip)]
     pub answer: Option<String>,
+    /// How many identical probe failures followed this one (the attempt log counts them in
+    /// this row instead of adding one each; 0 everywhere else).
+    #[serde(skip)]
+    pub repeats: u32,
+    /// When the last of those repeats started (unix ms; 0 when `repeats` is 0).
+    #[serde(skip)]
+    pub last_ms: u64,
 }
 
-/// What an attempt-log row holds after the first-shape [`AttemptRecord`].
+/// What an attempt-log row holds after the first-shape [`AttemptRecord`] (third shape).
 #[derive(Serialize, Deserialize)]
 struct LoggedTail {
+    kind: AttemptKind,
+    answer: Option<String>,
+    repeats: u32,
+    last_ms: u64,
+}
+
+/// The tail of the second shape: a row written before repeats were counted, which a
+/// [`LoggedTail`] read fails on (it ends where `repeats` would begin).
+#[derive(Deserialize)]
+struct LoggedTailV2 {
     kind: AttemptKind,
     answer: Option<String>,
 }
 
 impl AttemptRecord {
-    /// An attempt-log row: the first shape, then `kind` and `answer`.
+    /// An attempt-log row: the first shape, then `kind`, `answer`, `repeats` and `last_ms`.
     pub fn encode_logged(&self) -> Vec<u8> {
         let tail = LoggedTail {
             kind: self.kind,
             answer: self.answer.clone(),
+            repeats: self.repeats,
+            last_ms: self.last_ms,
         };
         // postcard encoding of plain structs into a Vec cannot fail.
         let mut out = postcard::to_stdvec(self).unwrap_or_default();
@@ -296,14 +325,25 @@ impl AttemptRecord {
         out
     }
 
-    /// Decodes an attempt-log row of either shape (a first-shape row is a delivery with no
-    /// answer kept).
+    /// Decodes an attempt-log row of any shape (a first-shape row is a delivery with no
+    /// answer kept; a row of the first two shapes has no repeats).
     pub fn decode_logged(bytes: &[u8]) -> Option<Self> {
         let (mut rec, rest) = postcard::take_from_bytes::<AttemptRecord>(bytes).ok()?;
-        if !rest.is_empty() {
-            let tail: LoggedTail = postcard::from_bytes(rest).ok()?;
-            rec.kind = tail.kind;
-            rec.answer = tail.answer;
+        if rest.is_empty() {
+            return Some(rec);
+        }
+        match postcard::from_bytes::<LoggedTail>(rest) {
+            Ok(tail) => {
+                rec.kind = tail.kind;
+                rec.answer = tail.answer;
+                rec.repeats = tail.repeats;
+                rec.last_ms = tail.last_ms;
+            }
+            Err(_) => {
+                let tail: LoggedTailV2 = postcard::from_bytes(rest).ok()?;
+                rec.kind = tail.kind;
+                rec.answer = tail.answer;
+            }
         }
         Some(rec)
     }

@@ -5,11 +5,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::tables::ReadTables;
 use super::{ATTEMPT_LOG_KEEP, StoreError, decode};
-use crate::core::model::{AttemptRecord, DeadLetter, EndpointRecord, EventProgress, IdempotentHit};
+use crate::core::model::{
+    AttemptKind, AttemptRecord, DeadLetter, EndpointRecord, EventProgress, IdempotentHit,
+};
 use crate::core::record;
-
-/// Most attempt-log rows an endpoint may hold between prunes.
-const ATTEMPT_ROWS_MAX: u64 = ATTEMPT_LOG_KEEP + super::rules::progress::ATTEMPT_PRUNE_EVERY - 1;
 
 /// Every violation of the invariants in `t`, in words; empty when they all hold.
 pub fn check(t: &impl ReadTables) -> Result<Vec<String>, StoreError> {
@@ -215,26 +214,30 @@ pub fn check(t: &impl ReadTables) -> Result<Vec<String>, StoreError> {
         Ok(true)
     })?;
 
-    let mut attempt_rows: HashMap<String, u64> = HashMap::new();
+    // The attempt log is a ring: attempt n at slot n % ATTEMPT_LOG_KEEP, so every key is a
+    // slot below ATTEMPT_LOG_KEEP (at most that many rows) and, before the ring has wrapped,
+    // below `next_attempt_log`; only a failed probe counts repeats.
     t.attempts_all(|ep, n, v| {
         match endpoints.get(ep) {
             None => bad.push(format!("attempt {ep}/{n} belongs to no endpoint")),
+            Some(_) if n >= ATTEMPT_LOG_KEEP => {
+                bad.push(format!("attempt {ep}/{n} is not a slot of the ring"))
+            }
             Some(r) if n >= r.next_attempt_log => {
                 bad.push(format!("attempt {ep}/{n} is not below next_attempt_log"))
             }
             Some(_) => {}
         }
-        if AttemptRecord::decode_logged(v).is_none() {
-            bad.push(format!("attempt {ep}/{n} does not decode"));
+        match AttemptRecord::decode_logged(v) {
+            None => bad.push(format!("attempt {ep}/{n} does not decode")),
+            Some(a) if a.repeats > 0 && (a.kind != AttemptKind::Probe || a.error.is_none()) => bad
+                .push(format!(
+                    "attempt {ep}/{n} counts repeats but is no failed probe"
+                )),
+            Some(_) => {}
         }
-        *attempt_rows.entry(ep.to_string()).or_default() += 1;
         Ok(true)
     })?;
-    for (ep, rows) in attempt_rows {
-        if rows > ATTEMPT_ROWS_MAX {
-            bad.push(format!("endpoint {ep:?} keeps {rows} attempt rows"));
-        }
-    }
 
     t.idempotency_all(|ep, key, v| {
         if !endpoints.contains_key(ep) {

@@ -1,6 +1,6 @@
 //! The journal's backend-neutral rules, written against [`Tables`] only and shared by every
 //! backend: what each write does to the tables ([`enqueue`], [`endpoints`], [`progress`],
-//! [`dead_letters`]), the `Idempotency-Key` window ([`idempotency`]), and how reads decode
+//! [`dead_letters`], the attempt log's ring: [`attempt_log`]), the `Idempotency-Key` window ([`idempotency`]), and how reads decode
 //! ([`read`]). A backend supplies the transaction and decides when it commits; the rules decide
 //! what is in it.
 //!
@@ -13,6 +13,7 @@
 //! discards the whole transaction), the inner result is the write's own answer (a refusal such
 //! as an unknown endpoint writes nothing).
 
+pub mod attempt_log;
 pub mod dead_letters;
 pub mod endpoints;
 pub mod enqueue;

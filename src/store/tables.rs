@@ -151,12 +151,30 @@ pub trait ReadTables: ReadLogTables {
         f: impl FnMut(&str, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError>;
 
-    /// The attempt-log rows of `endpoint`, newest (highest key) first.
+    /// The attempt-log row of `endpoint` at key `n` (a ring slot, see
+    /// [`super::rules::attempt_log`]).
+    fn attempt_get<T>(
+        &self,
+        endpoint: &str,
+        n: u64,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, StoreError>;
+    /// The attempt-log rows of `endpoint` with keys in `from..=to`, highest key first.
+    fn attempts_each_rev_in(
+        &self,
+        endpoint: &str,
+        from: u64,
+        to: u64,
+        f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Every attempt-log row of `endpoint`, highest key first.
     fn attempts_each_rev(
         &self,
         endpoint: &str,
         f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.attempts_each_rev_in(endpoint, 0, u64::MAX, f)
+    }
     /// Every attempt-log row, by (endpoint, n).
     fn attempts_all(
         &self,
@@ -229,9 +247,8 @@ pub trait Tables: ReadTables + LogTables {
     /// Removes an index row; `true` when it was there.
     fn dead_index_remove(&mut self, endpoint: &str, seq: u64) -> Result<bool, StoreError>;
 
+    /// Writes (or overwrites) the attempt-log row at key `n`.
     fn attempt_put(&mut self, endpoint: &str, n: u64, value: &[u8]) -> Result<(), StoreError>;
-    /// Removes the attempt-log rows of `endpoint` with keys below `below`.
-    fn attempts_remove_below(&mut self, endpoint: &str, below: u64) -> Result<(), StoreError>;
     /// Removes every attempt-log row of `endpoint`.
     fn attempts_clear(&mut self, endpoint: &str) -> Result<(), StoreError>;
 

@@ -396,10 +396,52 @@ pub async fn attempts_newest_first_and_retention(open: Open) {
         [1100, 1099, 1098]
     );
     let all = h.j.attempts("a", usize::MAX).await.unwrap();
-    // Rows 0..1100 were written; the prune at row 1024 kept the newest 1000 of them.
-    assert_eq!(all.len(), 1100 - 25);
-    assert_eq!(all.last().map(|a| a.attempt), Some(26));
+    // Rows 0..1100 were written into a ring of 1000 slots: the newest 1000 are kept.
+    assert_eq!(all.len(), 1000);
+    assert_eq!(all.last().map(|a| a.attempt), Some(101));
     assert!(h.j.attempts("zz", 3).await.unwrap().is_empty());
+    h.done().await;
+}
+
+pub async fn repeated_probe_failures_are_one_attempt_row(open: Open) {
+    use courier::core::model::AttemptKind;
+    let h = H::open(open);
+    h.put("a").await;
+    let (e1, _) = h.send("a", "1").await;
+    let probe = |n: u32| {
+        let mut u = update("a", &e1, 1, n, ProgressOutcome::Pending);
+        u.attempt.kind = AttemptKind::Probe;
+        u.attempt.started_ms = 1_000 * u64::from(n);
+        u.down = Some(true);
+        u
+    };
+    for n in 1..=200 {
+        h.j.record_progress(probe(n));
+    }
+    h.j.sync().await.unwrap();
+    let log = h.j.attempts("a", 10).await.unwrap();
+    assert_eq!(log.len(), 1, "one row for 200 identical probe failures");
+    assert_eq!(
+        (log[0].attempt, log[0].repeats, log[0].last_ms),
+        (1, 199, 200_000)
+    );
+    let rec = h.j.endpoint("a").await.unwrap().unwrap();
+    assert_eq!((rec.next_attempt_log, rec.down), (1, true));
+    // Each probe still counts as an attempt of the event.
+    let l = h.j.load_events("a", 0, 1).await.unwrap();
+    assert_eq!(l.events[0].progress.attempts, 200);
+    // Another answer starts a row of its own.
+    let mut other = probe(201);
+    other.attempt.status = Some(502);
+    h.j.record_progress(other);
+    h.j.sync().await.unwrap();
+    let log = h.j.attempts("a", 10).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|a| (a.attempt, a.repeats))
+            .collect::<Vec<_>>(),
+        [(201, 0), (1, 199)]
+    );
     h.done().await;
 }
 

@@ -17,6 +17,7 @@ use courier::store::{
     StoreError,
 };
 
+mod attempt_ring;
 mod bulk;
 mod cases;
 mod log;
@@ -187,6 +188,8 @@ fn update(
             message: None,
             kind: Default::default(),
             answer: None,
+            repeats: 0,
+            last_ms: 0,
         },
         progress: EventProgress {
             attempts: attempt,
@@ -234,6 +237,7 @@ macro_rules! contract {
             purge_removes_a_dead_letter,
             dead_letters_filter_and_order,
             attempts_newest_first_and_retention,
+            repeated_probe_failures_are_one_attempt_row,
             channels_need_their_endpoint,
             endpoints_put_pause_and_list,
             quarantine_sets_a_record_aside,

@@ -146,6 +146,8 @@ fn attempt(n: u32, status: Option<u16>) -> AttemptRecord {
         message: status.is_none().then(|| "connection refused".to_string()),
         kind: crate::core::model::AttemptKind::Delivery,
         answer: status.map(|_| "ok".to_string()),
+        repeats: 0,
+        last_ms: 0,
     }
 }
 
@@ -328,4 +330,22 @@ fn accepted_answers_are_unchanged() {
         to_value(&accepted(ok(true), "acme".into(), None)),
         json!({"id": "evt_x", "seq": 5, "endpoint": "acme", "duplicate": true})
     );
+}
+
+#[test]
+fn repeated_probe_failures_show_their_count_and_last_time() {
+    let mut a = attempt(3, None);
+    assert!(to_value(&attempt_view(&a)).get("repeats").is_none());
+    assert!(to_value(&attempt_view(&a)).get("last_at").is_none());
+    a.kind = crate::core::model::AttemptKind::Probe;
+    a.repeats = 149;
+    a.last_ms = 1_795_240_149_000;
+    let v = to_value(&attempt_view(&a));
+    assert_eq!(v["repeats"], json!(149));
+    assert_eq!(
+        v["last_at"],
+        json!(crate::core::timefmt::rfc3339(a.last_ms))
+    );
+    let back: crate::views::AttemptView = serde_json::from_value(v).unwrap();
+    assert_eq!((back.repeats, back.last_at.is_some()), (149, true));
 }

@@ -35,6 +35,8 @@ fn attempt(
         message: failure.map(|f| f.1.into()),
         kind: "delivery".into(),
         answer: None,
+        repeats: 0,
+        last_at: None,
     }
 }
 
@@ -354,4 +356,29 @@ fn confirmation_lines() {
         saved_endpoint("acme", true, &v).lines().next(),
         Some("created endpoint acme")
     );
+}
+
+#[test]
+fn repeated_probe_failures_are_one_line_with_their_count() {
+    let mut a = attempt(
+        "evt_1",
+        1,
+        7,
+        "T1",
+        None,
+        3,
+        Some(("ECONNREFUSED", "connection refused")),
+    );
+    a.kind = "probe".into();
+    assert_eq!(repeat_note(&a), "");
+    a.repeats = 149;
+    a.last_at = Some("T9".into());
+    assert_eq!(
+        render_attempt_table(&[a.clone()], false),
+        "ATTEMPT  STARTED_AT  STATUS  LATENCY_MS  ERROR\n\
+         7        T1          -       3           ECONNREFUSED connection refused (repeated 149 times, last at T9)\n"
+    );
+    assert!(recent_attempt_table(&[a.clone()]).contains("(repeated 149 times, last at T9)"));
+    a.repeats = 1;
+    assert_eq!(repeat_note(&a), " (repeated once, last at T9)");
 }

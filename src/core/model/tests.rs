@@ -135,6 +135,8 @@ fn attempt(n: u32) -> AttemptRecord {
         message: Some("HTTP 503 Service Unavailable".into()),
         kind: AttemptKind::Delivery,
         answer: None,
+        repeats: 0,
+        last_ms: 0,
     }
 }
 
@@ -266,10 +268,55 @@ fn attempt_log_rows_of_both_shapes_decode() {
             Some(rec)
         );
     }
+    // A row of the third shape counts repeated probe failures.
+    let repeated = AttemptRecord {
+        kind: AttemptKind::Probe,
+        repeats: 41,
+        last_ms: 1_700_000_060_000,
+        ..attempt(2)
+    };
+    assert_eq!(
+        AttemptRecord::decode_logged(&repeated.encode_logged()),
+        Some(repeated)
+    );
     assert_eq!(AttemptRecord::decode_logged(b"\x05ab"), None);
     let mut bad_tail = old.clone();
     bad_tail.push(9); // no such kind
     assert_eq!(AttemptRecord::decode_logged(&bad_tail), None);
+}
+
+#[test]
+fn attempt_log_rows_of_the_second_shape_decode_without_repeats() {
+    // The bytes of a second-shape row: the first shape, then the kind (a varint) and the
+    // answer (an option of a string), nothing after it.
+    let mut row = postcard::to_stdvec(&v1_attempt(5)).unwrap();
+    row.extend(postcard::to_stdvec(&(AttemptKind::Probe, Some("busy"))).unwrap());
+    assert_eq!(&row[row.len() - 7..], b"\x01\x01\x04busy");
+    let a = AttemptRecord::decode_logged(&row).unwrap();
+    assert_eq!(
+        a,
+        AttemptRecord {
+            kind: AttemptKind::Probe,
+            answer: Some("busy".into()),
+            ..attempt(5)
+        }
+    );
+    assert_eq!((a.repeats, a.last_ms), (0, 0));
+    // One without an answer, too.
+    let mut row = postcard::to_stdvec(&v1_attempt(6)).unwrap();
+    row.extend([3, 0]); // Call, None
+    let a = AttemptRecord::decode_logged(&row).unwrap();
+    assert_eq!((a.kind, a.answer, a.repeats), (AttemptKind::Call, None, 0));
+    // The shape nested in an event's history does not change: no repeats in it.
+    let nested = AttemptRecord {
+        repeats: 3,
+        last_ms: 9,
+        ..attempt(1)
+    };
+    assert_eq!(
+        postcard::to_stdvec(&nested).unwrap(),
+        postcard::to_stdvec(&v1_attempt(1)).unwrap()
+    );
 }
 
 #[test]

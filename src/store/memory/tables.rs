@@ -273,12 +273,26 @@ impl ReadTables for MemTables {
     ) -> Result<(), StoreError> {
         each_id(&self.dead_records.map, f)
     }
-    fn attempts_each_rev(
+    fn attempt_get<T>(
         &self,
         ep: &str,
+        n: u64,
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(get(&self.attempts.map, &seq_key(ep, n), f))
+    }
+    fn attempts_each_rev_in(
+        &self,
+        ep: &str,
+        from: u64,
+        to: u64,
         mut f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
-        for ((_, n), v) in self.attempts.map.range(range_of(ep, 0)).rev() {
+        if from > to {
+            return Ok(());
+        }
+        let range = seq_key(ep, from)..=seq_key(ep, to);
+        for ((_, n), v) in self.attempts.map.range(range).rev() {
             if !f(*n, v)? {
                 break;
             }
@@ -404,11 +418,6 @@ impl Tables for MemTables {
 
     fn attempt_put(&mut self, ep: &str, n: u64, value: &[u8]) -> Result<(), StoreError> {
         self.attempts.put(seq_key(ep, n), value.to_vec());
-        Ok(())
-    }
-    fn attempts_remove_below(&mut self, ep: &str, below: u64) -> Result<(), StoreError> {
-        self.attempts
-            .remove_where(|(e, n), _| e == ep && *n < below);
         Ok(())
     }
     fn attempts_clear(&mut self, ep: &str) -> Result<(), StoreError> {

@@ -132,7 +132,8 @@ impl DbHandle {
                 Ok(v.map(|v| v.value()))
             })?;
         match schema {
-            Some(SCHEMA_VERSION) => {}
+            // Schema 2 reads as it is (its attempt log at plain keys, see `rules::attempt_log`).
+            Some(2 | SCHEMA_VERSION) => {}
             Some(v) => {
                 return Err(invalid(format!(
                     "written by schema version {v} (this build reads {SCHEMA_VERSION})"
@@ -340,14 +341,7 @@ fn prepare(db: Database) -> Result<Database, StoreError> {
             }
             Some(SCHEMA_VERSION) => {}
             Some(v @ (1 | 2)) => {
-                // The first schema had no dead-letter index: build it, in this transaction.
-                if v == 1 {
-                    build_dead_index(&tx)?;
-                }
-                // Schema 3, the retained log: every row the older journal has in `events` is
-                // pending; count their bytes into the endpoint records (rewritten in their
-                // third shape).
-                count_log_bytes(&tx)?;
+                upgrade(&tx, v)?;
                 meta.insert("schema", SCHEMA_VERSION)
                     .map_err(StoreError::from_redb)?;
             }
@@ -371,6 +365,95 @@ fn prepare(db: Database) -> Result<Database, StoreError> {
     }
     tx.commit().map_err(StoreError::from_redb)?;
     Ok(db)
+}
+
+/// Brings a journal of schema `from` to [`SCHEMA_VERSION`], in the open's write transaction
+/// (nothing of it stays if that fails): schema 1 gains the dead-letter index; schema 2 the
+/// retained log's byte counts and its attempt log's ring.
+fn upgrade(tx: &redb::WriteTransaction, from: u64) -> Result<(), StoreError> {
+    if from < 2 {
+        // The first schema had no dead-letter index.
+        build_dead_index(tx)?;
+    }
+    if from < 3 {
+        // The retained log: every row the older journal has in `events` is pending; count
+        // their bytes into the endpoint records (rewritten in their third shape).
+        count_log_bytes(tx)?;
+        ring_attempts(tx)?;
+    }
+    Ok(())
+}
+
+/// Moves the attempt log of a journal of schema 2 (rows at the plain attempt number `n`, the
+/// newest 1,000 to 1,127 kept) into its ring: per endpoint, the newest [`ATTEMPT_LOG_KEEP`]
+/// rows go to their slots `n % ATTEMPT_LOG_KEEP` and the older ones are removed. Rows below
+/// the ring's size already are at their slot; only an endpoint whose newest key is at or
+/// above it has rows to move, at most [`ATTEMPT_LOG_KEEP`] at a time in memory.
+fn ring_attempts(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
+    use crate::store::ATTEMPT_LOG_KEEP as KEEP;
+    use StoreError as E;
+    let mut attempts = tx.open_table(ATTEMPTS).map_err(E::from_redb)?;
+    let (mut endpoints, mut moved) = (0u64, 0u64);
+    // The endpoints with a key at or above KEEP, each with its newest key.
+    let mut wrapped: Vec<(String, u64)> = Vec::new();
+    let mut from = None::<String>;
+    loop {
+        let next = match &from {
+            None => attempts
+                .first()
+                .map_err(E::from_redb)?
+                .map(|(k, _)| k.value().0.to_string()),
+            Some(ep) => attempts
+                .range((ep.as_str(), u64::MAX)..)
+                .map_err(E::from_redb)?
+                .find(|r| r.as_ref().map_or(true, |(k, _)| k.value().0 != ep.as_str()))
+                .transpose()
+                .map_err(E::from_redb)?
+                .map(|(k, _)| k.value().0.to_string()),
+        };
+        let Some(ep) = next else { break };
+        let top = attempts
+            .range((ep.as_str(), 0)..=(ep.as_str(), u64::MAX))
+            .map_err(E::from_redb)?
+            .next_back()
+            .transpose()
+            .map_err(E::from_redb)?
+            .map_or(0, |(k, _)| k.value().1);
+        if top >= KEEP {
+            wrapped.push((ep.clone(), top));
+        }
+        from = Some(ep);
+    }
+    for (ep, top) in wrapped {
+        let keep_from = top + 1 - KEEP;
+        let ep = ep.as_str();
+        let mut rows = Vec::new();
+        for row in attempts
+            .range((ep, keep_from.max(KEEP))..=(ep, top))
+            .map_err(E::from_redb)?
+        {
+            let (k, v) = row.map_err(E::from_redb)?;
+            rows.push((k.value().1, v.value().to_vec()));
+        }
+        attempts
+            .retain_in((ep, 0)..=(ep, u64::MAX), |(_, n), _| {
+                n >= keep_from && n < KEEP
+            })
+            .map_err(E::from_redb)?;
+        for (n, v) in &rows {
+            attempts
+                .insert((ep, n % KEEP), v.as_slice())
+                .map_err(E::from_redb)?;
+        }
+        endpoints += 1;
+        moved += rows.len() as u64;
+    }
+    tracing::info!(
+        endpoints,
+        moved,
+        "attempt log moved into its ring (journal schema 2 -> 3)"
+    );
+    Ok(())
 }
 
 /// Upgrades the endpoint records of a journal of schema 1 or 2 to the retained log: the cursor

@@ -246,13 +246,28 @@ macro_rules! read_tables {
                 let $this = self;
                 each_id($dead_records, f)
             }
-            fn attempts_each_rev(
+            fn attempt_get<T>(
                 &self,
                 ep: &str,
+                n: u64,
+                f: impl FnOnce(&[u8]) -> T,
+            ) -> Result<Option<T>, StoreError> {
+                let $this = self;
+                get_seq($attempts, ep, n, f)
+            }
+            fn attempts_each_rev_in(
+                &self,
+                ep: &str,
+                from: u64,
+                to: u64,
                 f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
             ) -> Result<(), StoreError> {
                 let $this = self;
-                each_seq($attempts, ep, 0, true, f)
+                if from > to {
+                    return Ok(());
+                }
+                let range = $attempts.range((ep, from)..=(ep, to)).map_err(se)?;
+                visit_seq(range.rev(), f)
             }
             fn attempts_all(
                 &self,
@@ -433,11 +448,6 @@ impl Tables for WriteTables<'_> {
     fn attempt_put(&mut self, ep: &str, n: u64, value: &[u8]) -> Result<(), StoreError> {
         self.attempts.insert((ep, n), value).map_err(se)?;
         Ok(())
-    }
-    fn attempts_remove_below(&mut self, ep: &str, below: u64) -> Result<(), StoreError> {
-        self.attempts
-            .retain_in((ep, 0)..(ep, below), |_, _| false)
-            .map_err(se)
     }
     fn attempts_clear(&mut self, ep: &str) -> Result<(), StoreError> {
         clear_seq(&mut self.attempts, ep)

@@ -1,26 +1,17 @@
 //! Attempt results: delivered (the cursor moves past it; the row stays, retained), pending
-//! (its progress is kept), dead (it leaves the log and becomes a dead letter); the endpoint's `down` flag (with `state_since`), its last error and
-//! `connected_at`; the attempt log with its retention ([`ATTEMPT_LOG_KEEP`] rows per endpoint,
-//! pruned every 128 rows), which also takes tests and calls ([`Rules::log_attempt`], never an
-//! event's progress); quarantine of a pending record that fails its check.
+//! (its progress is kept), dead (it leaves the log and becomes a dead letter); the endpoint's
+//! `down` flag (with `state_since`), its last error and `connected_at`; the attempt log (its
+//! ring: [`super::attempt_log`]), which also takes tests and calls ([`Rules::log_attempt`],
+//! never an event's progress); quarantine of a pending record that fails its check.
 //!
 //! None of this adds a write per event: the endpoint record is rewritten with every attempt
 //! anyway (its attempt-log key), and `connected_at` changes at most once a minute.
 
+use super::attempt_log::log_row;
 use super::{Applied, Changes, Rules};
 use crate::core::model::{AttemptRecord, DeadLetter, EndpointRecord, ErrorInfo};
 use crate::store::tables::Tables;
-use crate::store::{ATTEMPT_LOG_KEEP, ProgressOutcome, ProgressUpdate, StoreError, encode};
-
-/// Attempt-log rows are pruned when the key is a multiple of this.
-pub const ATTEMPT_PRUNE_EVERY: u64 = 128;
-
-/// The attempt-log keys of an endpoint below which rows are removed after writing row `n`,
-/// if this row triggers a prune.
-pub fn attempt_prune_below(n: u64) -> Option<u64> {
-    (n.is_multiple_of(ATTEMPT_PRUNE_EVERY) && n >= ATTEMPT_LOG_KEEP)
-        .then(|| n + 1 - ATTEMPT_LOG_KEEP)
-}
+use crate::store::{ProgressOutcome, ProgressUpdate, StoreError, encode};
 
 impl Rules {
     /// Applies an attempt's result. An update for an endpoint deleted meanwhile is dropped;
@@ -160,19 +151,4 @@ fn note_result(rec: &mut EndpointRecord, a: &AttemptRecord, shown: Option<&Error
             });
         }
     }
-}
-
-/// Appends an attempt to the endpoint's log, pruning it every [`ATTEMPT_PRUNE_EVERY`] rows.
-fn log_row(
-    t: &mut impl Tables,
-    rec: &mut EndpointRecord,
-    a: &AttemptRecord,
-) -> Result<(), StoreError> {
-    let n = rec.next_attempt_log;
-    rec.next_attempt_log += 1;
-    t.attempt_put(&rec.id, n, a.encode_logged().as_slice())?;
-    if let Some(below) = attempt_prune_below(n) {
-        t.attempts_remove_below(&rec.id, below)?;
-    }
-    Ok(())
 }

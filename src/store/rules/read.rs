@@ -133,22 +133,16 @@ pub fn dead_letter(
     }
 }
 
-/// The newest `limit` attempts of an endpoint, newest first.
+/// The newest `limit` attempts of an endpoint, newest first (its ring from the newest slot,
+/// [`super::attempt_log::newest`]).
 pub fn attempts(
     t: &impl ReadTables,
     endpoint: &str,
     limit: usize,
 ) -> Result<Vec<AttemptRecord>, StoreError> {
-    let mut out = Vec::new();
-    t.attempts_each_rev(endpoint, |_, v| {
-        if out.len() >= limit {
-            return Ok(false);
-        }
-        // An undecodable attempt row is left out rather than failing the whole log.
-        if let Some(a) = AttemptRecord::decode_logged(v) {
-            out.push(a);
-        }
-        Ok(true)
-    })?;
-    Ok(out)
+    let next = t
+        .endpoint_get(endpoint, EndpointRecord::decode)?
+        .flatten()
+        .map_or(0, |r| r.next_attempt_log);
+    super::attempt_log::newest(t, endpoint, next, limit)
 }

@@ -144,6 +144,8 @@ fn update(ep: &str, seq: u64, outcome: ProgressOutcome, down: Option<bool>) -> P
             message: None,
             kind: Default::default(),
             answer: None,
+            repeats: 0,
+            last_ms: 0,
         },
         progress: EventProgress {
             attempts: 3,
@@ -311,4 +313,5 @@ fn purge_removes_the_dead_letter_and_its_record() {
     );
 }
 
+mod attempt_log;
 mod writes;

@@ -130,6 +130,8 @@ fn update(e: &Ev, id: &str, outcome: ProgressOutcome, down: Option<bool>) -> Pro
             message: None,
             kind: Default::default(),
             answer: None,
+            repeats: 0,
+            last_ms: 0,
         },
         progress: EventProgress {
             attempts: e.attempts,

@@ -136,11 +136,12 @@ async fn kill_9_at_random_moments_loses_nothing_and_keeps_order() {
         };
         tokio::time::sleep(Duration::from_millis(wait)).await;
         d.kill9();
-        let _ = backfill.await;
+        // Stop the producers first: against a dead socket they fail without yielding.
         stop.store(true, Ordering::Relaxed);
         for t in tasks {
             let _ = t.await;
         }
+        let _ = backfill.await;
         restart_times.push(Instant::now());
         d.spawn().await;
     }
@@ -293,6 +294,14 @@ async fn kill_9_at_random_moments_loses_nothing_and_keeps_order() {
         }
     };
     wait_for(5).await;
+    // The receiver has them; wait until Courier has their answers too (the backlog is empty).
+    for _ in 0..300 {
+        let v = d.req("GET", "/v1/endpoints/e0", None).await;
+        if v.json["backlog"] == json!(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let body = json!({ "since": courier::core::timefmt::rfc3339(since) }).to_string();
     let a = d.req("POST", "/v1/endpoints/e0/replay", Some(&body)).await;
     assert_eq!((a.status, &a.json["replayed"]), (202, &json!(5)), "{a:?}");

@@ -53,7 +53,7 @@ impl Count {
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(d.at);
         if let Some(b) = common::body_n(&d.body) {
             let prev = self.last_body.swap(b + 1, Ordering::AcqRel);
-            if n > 0 && b + 1 <= prev {
+            if n > 0 && b < prev {
                 self.out_of_order.fetch_add(1, Ordering::Relaxed);
             }
         }

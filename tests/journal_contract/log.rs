@@ -18,6 +18,16 @@ fn backfill(ep: &str, since_ms: u64, until_ms: Option<u64>) -> BackfillReq {
     }
 }
 
+/// The bytes the journal counts for one event of the 10-byte body these cases send.
+async fn record_bytes(open: Open) -> u64 {
+    let probe = H::open(open);
+    probe.put("a").await;
+    probe.send("a", "0123456789").await;
+    let one = probe.j.held_bytes();
+    probe.done().await;
+    one
+}
+
 /// A delivered event is no longer pending (not loaded, not counted) but its bytes stay in the
 /// log; in order, the cursor moves past it.
 pub async fn delivered_events_are_retained_not_pending(open: Open) {
@@ -198,12 +208,7 @@ pub async fn retention_removes_old_delivered_events(open: Open) {
 /// Past `max_journal_bytes` the endpoint holding the bytes is refused (507), another goes on
 /// within the headroom, and intake comes back as the backlog drains; retained events give way.
 pub async fn the_journal_bytes_limit_refuses_the_endpoint_that_fills_it(open: Open) {
-    // Measure one record first.
-    let probe = H::open(open);
-    probe.put("a").await;
-    probe.send("a", "0123456789").await;
-    let one = probe.j.held_bytes();
-    probe.done().await;
+    let one = record_bytes(open).await;
 
     let h = H::open_with(
         open,
@@ -246,11 +251,7 @@ pub async fn the_journal_bytes_limit_refuses_the_endpoint_that_fills_it(open: Op
 
 /// Over `max_journal_bytes`, retention removes delivered events regardless of their age.
 pub async fn retained_events_give_way_to_the_journal_limit(open: Open) {
-    let probe = H::open(open);
-    probe.put("a").await;
-    probe.send("a", "0123456789").await;
-    let one = probe.j.held_bytes();
-    probe.done().await;
+    let one = record_bytes(open).await;
 
     let h = H::open_with(
         open,

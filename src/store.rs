@@ -98,7 +98,10 @@ pub use rules::endpoints::ENDPOINT_DELETED;
 /// 3: the retained log: `events` keeps delivered events (for back-fill) until retention removes
 ///    them; the `done` and `reopened` tables; the endpoint record's third shape. A build of
 ///    schema 2 would take retained rows for pending ones, so it must refuse such a journal.
-pub const SCHEMA_VERSION: u64 = 3;
+/// 4: the segment log: a new record goes to a segment file and its `events` row holds a stub
+///    pointing at it (rows of older schemas keep their records); the `segments` table and the
+///    log's end in `meta`. A build of schema 3 would take stubs for corrupt records.
+pub const SCHEMA_VERSION: u64 = 4;
 /// Attempt-log rows kept per endpoint.
 pub const ATTEMPT_LOG_KEEP: u64 = 1000;
 /// How long an `Idempotency-Key` is remembered.
@@ -342,6 +345,8 @@ pub struct SweepDone {
     pub bytes: u64,
     /// More is due now (the pass stopped at its bound).
     pub more: bool,
+    /// Record bytes compaction copied out of a mostly empty segment (redb journal).
+    pub moved: u64,
 }
 
 /// Errors of store operations. `Display` never contains payloads or secrets.

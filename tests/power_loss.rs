@@ -171,6 +171,7 @@ impl Round {
     fn open(&self) -> Result<Arc<RedbJournal>, String> {
         RedbJournal::open_with_backend(
             self.disk.factory(),
+            None,
             CACHE,
             Box::new(|_| {}),
             self.clock(),

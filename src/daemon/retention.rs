@@ -108,6 +108,7 @@ mod tests {
         move || {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             std::future::ready(Ok(SweepDone {
+                moved: 0,
                 removed: 1,
                 bytes: 10,
                 more: n < more_for,
@@ -153,6 +154,7 @@ mod tests {
                 let _ = stopper.send(true);
             }
             std::future::ready(Ok(SweepDone {
+                moved: 0,
                 removed: 1,
                 bytes: 1,
                 more: true,

@@ -7,8 +7,10 @@
 //! [`RedbJournal::open_with_backend`] puts the same journal on another storage backend (the
 //! power-loss test's disk, which forgets what was not synced).
 
+mod event_rows;
 mod handle;
 mod log_tables;
+pub mod segments;
 mod tables;
 pub mod writer;
 
@@ -51,6 +53,12 @@ pub(crate) const CHANNELS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 pub(crate) const DONE: TableDefinition<(&str, u64), ()> = TableDefinition::new("done");
 /// Seqs pending again below the cursor or past `done`, with flags (schema 3).
 pub(crate) const REOPENED: TableDefinition<(&str, u64), u8> = TableDefinition::new("reopened");
+/// Segment number → its live (rows, record bytes): which segments the log still needs
+/// (schema 4; `segments.rs`).
+pub(crate) const SEGMENTS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("segments");
+/// `meta` keys of the segment log's committed end.
+pub(crate) const SEG_ACTIVE: &str = "seg_active";
+pub(crate) const SEG_LEN: &str = "seg_len";
 
 impl StoreError {
     /// Maps a redb error; a full disk gets its own variant.
@@ -115,10 +123,12 @@ impl RedbJournal {
 
     /// [`RedbJournal::open`] on a storage backend other than the file (see
     /// [`DbHandle::open_with_backend`]: `factory` makes a backend over the same storage at the
-    /// open and at every reopen after an I/O error), with `clock` and `limits`. Tests only; the
-    /// daemon opens the file.
+    /// open and at every reopen after an I/O error), with `clock` and `limits`, its segment
+    /// log on `segments` (storage and segment size; `None`: records stay in redb's rows).
+    /// Tests only; the daemon opens the file.
     pub fn open_with_backend<B, F>(
         factory: F,
+        segments: Option<(Arc<dyn segments::SegmentFs>, u64)>,
         cache_bytes: usize,
         notify: NoticeSink,
         clock: Clock,
@@ -128,7 +138,7 @@ impl RedbJournal {
         B: redb::StorageBackend,
         F: Fn() -> std::io::Result<B> + Send + Sync + 'static,
     {
-        let db = DbHandle::open_with_backend(factory, cache_bytes)?;
+        let db = DbHandle::open_with_backend(factory, segments, cache_bytes)?;
         Self::start_with(db, notify, clock, limits)
     }
 

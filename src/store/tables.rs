@@ -82,6 +82,28 @@ pub trait ReadTables: ReadLogTables {
         seq: u64,
         f: impl FnOnce(&[u8]) -> T,
     ) -> Result<Option<T>, StoreError>;
+    /// The length of the record at `(endpoint, seq)` and when its event was accepted (`None`
+    /// when the record does not say), without reading its body where the backend can.
+    fn event_head(
+        &self,
+        endpoint: &str,
+        seq: u64,
+    ) -> Result<Option<(u64, Option<u64>)>, StoreError> {
+        self.event_get(endpoint, seq, |v| {
+            (v.len() as u64, crate::core::record::enqueued_at(v))
+        })
+    }
+    /// [`ReadTables::event_head`] of the events of `endpoint` with `seq >= from`, by seq.
+    fn events_each_head(
+        &self,
+        endpoint: &str,
+        from: u64,
+        mut f: impl FnMut(u64, u64, Option<u64>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        self.events_each(endpoint, from, |seq, v| {
+            f(seq, v.len() as u64, crate::core::record::enqueued_at(v))
+        })
+    }
     /// The pending events of `endpoint` with `seq >= from`, by seq.
     fn events_each(
         &self,

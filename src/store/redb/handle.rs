@@ -11,9 +11,10 @@ use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 
 use super::is_disk_full;
 use super::tables::ReadView;
+use super::segments::{DEFAULT_SEGMENT_BYTES, DirFs, SEGMENT_DIR, SegmentFs, Segments, Tail};
 use super::{
     ATTEMPTS, CHANNELS, DEAD, DEAD_INDEX, DEAD_RECORDS, DONE, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
-    PROGRESS, REOPENED,
+    PROGRESS, REOPENED, SEG_ACTIVE, SEG_LEN, SEGMENTS,
 };
 use crate::core::model::{AttemptRecord, ChannelRecord, DeadLetter, EndpointRecord};
 use crate::store::rules::read;
@@ -33,6 +34,9 @@ pub struct DbHandle {
     /// Opens the database on a storage backend of its own instead of the file at `path`
     /// ([`DbHandle::open_with_backend`]); `None` for the file.
     backend: Option<OpenOn>,
+    /// The segment log the event records are appended to (`None`: records stay in redb's
+    /// rows, as before schema 4).
+    segs: Option<Arc<Segments>>,
 }
 
 /// Opens a database through a fresh storage backend, on the builder the handle configured.
@@ -67,15 +71,30 @@ impl DbHandle {
         Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
     }
 
-    /// Opens (or creates) the database with a page cache of `cache_bytes`.
+    /// Opens (or creates) the database with a page cache of `cache_bytes`, its segment log
+    /// in the `segments` directory beside it.
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
-        let db = open_db(path, cache_bytes)?;
+        Self::open_with_segments(path, cache_bytes, DEFAULT_SEGMENT_BYTES)
+    }
+
+    /// [`DbHandle::open_with_cache`] with segments of `segment_bytes` (tests use small ones).
+    pub fn open_with_segments(
+        path: &Path,
+        cache_bytes: usize,
+        segment_bytes: u64,
+    ) -> Result<Self, StoreError> {
+        let (db, tail, live) = open_db(path, cache_bytes)?;
+        let dir = path.parent().unwrap_or(Path::new(".")).join(SEGMENT_DIR);
+        let fs = DirFs::create(&dir).map_err(|e| seg_error(&e))?;
+        let segs = Segments::open(Arc::new(fs), segment_bytes, tail, &live)
+            .map_err(|e| seg_error(&e))?;
         Ok(Self {
             inner: Arc::new(RwLock::new(Some(Arc::new(db)))),
             read_only: None,
             path: path.to_path_buf(),
             cache_bytes,
             backend: None,
+            segs: Some(Arc::new(segs)),
         })
     }
 
@@ -85,7 +104,14 @@ impl DbHandle {
     /// leaves the journal unavailable, as a file that cannot be opened does). The daemon always
     /// uses the file; this exists so a test can put the real journal on a disk that loses what
     /// was not synced (`testkit::power_loss`).
-    pub fn open_with_backend<B, F>(factory: F, cache_bytes: usize) -> Result<Self, StoreError>
+    ///
+    /// `segments` is the segment log's storage and segment size; without it the records stay
+    /// in redb's rows.
+    pub fn open_with_backend<B, F>(
+        factory: F,
+        segments: Option<(Arc<dyn SegmentFs>, u64)>,
+        cache_bytes: usize,
+    ) -> Result<Self, StoreError>
     where
         B: redb::StorageBackend,
         F: Fn() -> std::io::Result<B> + Send + Sync + 'static,
@@ -93,13 +119,20 @@ impl DbHandle {
         let backend: OpenOn = Arc::new(move |builder: &redb::Builder| {
             builder.create_with_backend(factory().map_err(redb::DatabaseError::from)?)
         });
-        let db = open_on(&backend, cache_bytes)?;
+        let (db, tail, live) = open_on(&backend, cache_bytes)?;
+        let segs = match segments {
+            Some((fs, bytes)) => Some(Arc::new(
+                Segments::open(fs, bytes, tail, &live).map_err(|e| seg_error(&e))?,
+            )),
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(RwLock::new(Some(Arc::new(db)))),
             read_only: None,
             path: PathBuf::from("(storage backend)"),
             cache_bytes,
             backend: Some(backend),
+            segs,
         })
     }
 
@@ -132,8 +165,9 @@ impl DbHandle {
                 Ok(v.map(|v| v.value()))
             })?;
         match schema {
-            // Schema 2 reads as it is (its attempt log at plain keys, see `rules::attempt_log`).
-            Some(2 | SCHEMA_VERSION) => {}
+            // Schema 2 reads as it is (its attempt log at plain keys, see `rules::attempt_log`);
+            // schema 3 has every record in its rows.
+            Some(2 | 3 | SCHEMA_VERSION) => {}
             Some(v) => {
                 return Err(invalid(format!(
                     "written by schema version {v} (this build reads {SCHEMA_VERSION})"
@@ -141,12 +175,21 @@ impl DbHandle {
             }
             None => return Err(invalid("it has no schema version".into())),
         }
+        let dir = path.parent().unwrap_or(Path::new(".")).join(SEGMENT_DIR);
+        let segs = Segments::open(
+            Arc::new(DirFs::read_only(&dir)),
+            DEFAULT_SEGMENT_BYTES,
+            None,
+            &Default::default(),
+        )
+        .map_err(|e| invalid(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(RwLock::new(None)),
             read_only: Some(Arc::new(db)),
             path: path.to_path_buf(),
             cache_bytes,
             backend: None,
+            segs: Some(Arc::new(segs)),
         })
     }
 
@@ -193,10 +236,14 @@ impl DbHandle {
                 }
             }
         }
-        let db = match &self.backend {
+        let (db, tail, _) = match &self.backend {
             Some(backend) => open_on(backend, self.cache_bytes)?,
             None => open_db(&self.path, self.cache_bytes)?,
         };
+        if let Some(segs) = &self.segs {
+            // The failed commit may have reached the disk after all: its end is the log's.
+            segs.reopened(tail);
+        }
         match self.inner.write() {
             Ok(mut g) => *g = Some(Arc::new(db)),
             Err(_) => return Err(StoreError::Unavailable("lock poisoned".into())),
@@ -210,7 +257,27 @@ impl DbHandle {
             Some(ro) => ro.begin_read(),
             None => self.get()?.begin_read(),
         };
-        Ok(ReadView::new(tx.map_err(StoreError::from_redb)?))
+        Ok(ReadView::new(
+            tx.map_err(StoreError::from_redb)?,
+            self.segs.clone(),
+        ))
+    }
+
+    /// The segment log, when the journal has one.
+    pub fn segments(&self) -> Option<&Arc<Segments>> {
+        self.segs.as_ref()
+    }
+
+    /// Bytes the journal takes on disk: the database file and the segment files.
+    pub fn disk_bytes(&self) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        let db = std::fs::metadata(&self.path).map_or(0, |m| m.blocks() * 512);
+        let segs = self
+            .segs
+            .as_ref()
+            .and_then(|s| s.fs().disk_bytes().ok())
+            .unwrap_or(0);
+        db + segs
     }
 
     /// All endpoints, sorted by id.
@@ -300,7 +367,18 @@ fn open_private(path: &Path) -> Result<std::fs::File, StoreError> {
     Ok(file)
 }
 
-fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+/// A database just opened, with its segment log's committed end and live segments.
+type Opened = (Database, Option<Tail>, std::collections::BTreeSet<u64>);
+
+fn seg_error(e: &std::io::Error) -> StoreError {
+    if is_disk_full(e) {
+        StoreError::DiskFull
+    } else {
+        StoreError::Storage(format!("segment log: {e}"))
+    }
+}
+
+fn open_db(path: &Path, cache_bytes: usize) -> Result<Opened, StoreError> {
     let file = open_private(path)?;
     let db = Database::builder()
         .set_cache_size(cache_bytes)
@@ -319,15 +397,18 @@ fn open_db(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
 }
 
 /// Opens the database through a storage backend's factory.
-fn open_on(backend: &OpenOn, cache_bytes: usize) -> Result<Database, StoreError> {
+fn open_on(backend: &OpenOn, cache_bytes: usize) -> Result<Opened, StoreError> {
     let mut builder = Database::builder();
     builder.set_cache_size(cache_bytes);
     prepare(backend(&builder).map_err(StoreError::from_redb)?)
 }
 
-/// Checks (or sets, or upgrades) the schema of a freshly opened database and opens its tables.
-fn prepare(db: Database) -> Result<Database, StoreError> {
+/// Checks (or sets, or upgrades) the schema of a freshly opened database and opens its tables;
+/// answers it with the segment log's committed end and the segments it lists.
+fn prepare(db: Database) -> Result<Opened, StoreError> {
     let tx = db.begin_write().map_err(StoreError::from_redb)?;
+    let mut tail = None;
+    let mut live = std::collections::BTreeSet::new();
     {
         let mut meta = tx.open_table(META).map_err(StoreError::from_redb)?;
         let existing = meta
@@ -340,7 +421,7 @@ fn prepare(db: Database) -> Result<Database, StoreError> {
                     .map_err(StoreError::from_redb)?;
             }
             Some(SCHEMA_VERSION) => {}
-            Some(v @ (1 | 2)) => {
+            Some(v @ (1..=3)) => {
                 upgrade(&tx, v)?;
                 meta.insert("schema", SCHEMA_VERSION)
                     .map_err(StoreError::from_redb)?;
@@ -362,9 +443,19 @@ fn prepare(db: Database) -> Result<Database, StoreError> {
         tx.open_table(CHANNELS).map_err(StoreError::from_redb)?;
         tx.open_table(DONE).map_err(StoreError::from_redb)?;
         tx.open_table(REOPENED).map_err(StoreError::from_redb)?;
+        let segments = tx.open_table(SEGMENTS).map_err(StoreError::from_redb)?;
+        for row in segments.iter().map_err(StoreError::from_redb)? {
+            live.insert(row.map_err(StoreError::from_redb)?.0.value());
+        }
+        let get = |k: &str| -> Result<Option<u64>, StoreError> {
+            Ok(meta.get(k).map_err(StoreError::from_redb)?.map(|v| v.value()))
+        };
+        if let (Some(seg), Some(len)) = (get(SEG_ACTIVE)?, get(SEG_LEN)?) {
+            tail = Some(Tail { seg, len });
+        }
     }
     tx.commit().map_err(StoreError::from_redb)?;
-    Ok(db)
+    Ok((db, tail, live))
 }
 
 /// Brings a journal of schema `from` to [`SCHEMA_VERSION`], in the open's write transaction
@@ -381,6 +472,8 @@ fn upgrade(tx: &redb::WriteTransaction, from: u64) -> Result<(), StoreError> {
         count_log_bytes(tx)?;
         ring_attempts(tx)?;
     }
+    // Schema 4 (the segment log) changes no row: records of older rows stay in them, new
+    // ones go to segments.
     Ok(())
 }
 

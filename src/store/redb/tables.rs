@@ -7,9 +7,11 @@ use std::cell::OnceCell;
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
+use super::event_rows::{Bodies, EventRows};
+use super::segments::Segments;
 use super::{
     ATTEMPTS, CHANNELS, DEAD, DEAD_INDEX, DEAD_RECORDS, DONE, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
-    PROGRESS, REOPENED,
+    PROGRESS, REOPENED, SEGMENTS,
 };
 use crate::store::StoreError;
 use crate::store::tables::{ReadTables, Tables};
@@ -110,6 +112,7 @@ fn all_seq(
 /// Implements [`ReadTables`] for a type from one accessor per table (`$this` is `self`).
 macro_rules! read_tables {
     ($ty:ty, $this:ident, meta: $meta:expr, endpoints: $endpoints:expr, events: $events:expr,
+     bodies: $bodies:expr,
      progress: $progress:expr, dead: $dead:expr, dead_records: $dead_records:expr,
      dead_index: $dead_index:expr,
      attempts: $attempts:expr, idempotency: $idempotency:expr, channels: $channels:expr) => {
@@ -136,7 +139,24 @@ macro_rules! read_tables {
                 f: impl FnOnce(&[u8]) -> T,
             ) -> Result<Option<T>, StoreError> {
                 let $this = self;
-                get_seq($events, ep, seq, f)
+                super::event_rows::get($events, $bodies, ep, seq, f)
+            }
+            fn event_head(
+                &self,
+                ep: &str,
+                seq: u64,
+            ) -> Result<Option<(u64, Option<u64>)>, StoreError> {
+                let $this = self;
+                super::event_rows::head_of($events, ep, seq)
+            }
+            fn events_each_head(
+                &self,
+                ep: &str,
+                from: u64,
+                f: impl FnMut(u64, u64, Option<u64>) -> Result<bool, StoreError>,
+            ) -> Result<(), StoreError> {
+                let $this = self;
+                super::event_rows::heads($events, ep, from, f)
             }
             fn events_each(
                 &self,
@@ -145,14 +165,14 @@ macro_rules! read_tables {
                 f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
             ) -> Result<(), StoreError> {
                 let $this = self;
-                each_seq($events, ep, from, false, f)
+                super::event_rows::each($events, $bodies, ep, from, f)
             }
             fn events_all(
                 &self,
                 f: impl FnMut(&str, u64, &[u8]) -> Result<bool, StoreError>,
             ) -> Result<(), StoreError> {
                 let $this = self;
-                all_seq($events, f)
+                super::event_rows::all($events, $bodies, f)
             }
             fn progress_get<T>(
                 &self,
@@ -337,9 +357,10 @@ macro_rules! read_tables {
 
 /// The tables of one write transaction.
 pub(crate) struct WriteTables<'t> {
-    meta: Table<'t, ById, u64>,
+    pub(super) meta: Table<'t, ById, u64>,
     endpoints: Table<'t, ById, Bytes>,
-    events: Table<'t, BySeq, Bytes>,
+    pub(super) events: EventRows<'t>,
+    pub(super) segments: Table<'t, u64, (u64, u64)>,
     progress: Table<'t, BySeq, Bytes>,
     dead: Table<'t, ById, Bytes>,
     dead_records: Table<'t, ById, Bytes>,
@@ -352,11 +373,20 @@ pub(crate) struct WriteTables<'t> {
 }
 
 impl<'t> WriteTables<'t> {
-    pub(crate) fn open(tx: &'t WriteTransaction) -> Result<Self, StoreError> {
+    /// The tables of `tx`; new records go to `segs` when the journal has a segment log.
+    pub(crate) fn open(
+        tx: &'t WriteTransaction,
+        segs: Option<&'t Segments>,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             meta: tx.open_table(META).map_err(se)?,
             endpoints: tx.open_table(ENDPOINTS).map_err(se)?,
-            events: tx.open_table(EVENTS).map_err(se)?,
+            events: EventRows {
+                table: tx.open_table(EVENTS).map_err(se)?,
+                segs,
+                txn: segs.map(Segments::begin),
+            },
+            segments: tx.open_table(SEGMENTS).map_err(se)?,
             progress: tx.open_table(PROGRESS).map_err(se)?,
             dead: tx.open_table(DEAD).map_err(se)?,
             dead_records: tx.open_table(DEAD_RECORDS).map_err(se)?,
@@ -371,7 +401,8 @@ impl<'t> WriteTables<'t> {
 }
 
 read_tables!(WriteTables<'_>, this,
-    meta: &this.meta, endpoints: &this.endpoints, events: &this.events,
+    meta: &this.meta, endpoints: &this.endpoints, events: &this.events.table,
+    bodies: this.events.bodies(),
     progress: &this.progress, dead: &this.dead, dead_records: &this.dead_records,
     dead_index: Some(&this.dead_index),
     attempts: &this.attempts, idempotency: &this.idempotency, channels: &this.channels);
@@ -392,18 +423,16 @@ impl Tables for WriteTables<'_> {
     }
 
     fn event_put(&mut self, ep: &str, seq: u64, record: &[u8]) -> Result<(), StoreError> {
-        self.events.insert((ep, seq), record).map_err(se)?;
-        Ok(())
+        self.events.put(ep, seq, record)
     }
     fn event_remove(&mut self, ep: &str, seq: u64) -> Result<bool, StoreError> {
-        Ok(self.events.remove((ep, seq)).map_err(se)?.is_some())
+        Ok(self.events.remove(ep, seq, false)?.is_some())
     }
     fn event_take(&mut self, ep: &str, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self.events.remove((ep, seq)).map_err(se)?;
-        Ok(v.map(|v| v.value().to_vec()))
+        self.events.remove(ep, seq, true)
     }
     fn events_clear(&mut self, ep: &str) -> Result<(), StoreError> {
-        clear_seq(&mut self.events, ep)
+        self.events.clear(ep)
     }
 
     fn progress_put(&mut self, ep: &str, seq: u64, value: &[u8]) -> Result<(), StoreError> {
@@ -490,6 +519,7 @@ impl Tables for WriteTables<'_> {
 /// A read transaction whose tables are opened on first use (most reads need one or two).
 pub(crate) struct ReadView {
     pub(super) tx: ReadTransaction,
+    segs: Option<std::sync::Arc<Segments>>,
     meta: OnceCell<ReadOnlyTable<ById, u64>>,
     endpoints: OnceCell<ReadOnlyTable<ById, Bytes>>,
     events: OnceCell<ReadOnlyTable<BySeq, Bytes>>,
@@ -535,9 +565,10 @@ pub(super) fn lazy_opt<T>(
 }
 
 impl ReadView {
-    pub(crate) fn new(tx: ReadTransaction) -> Self {
+    pub(crate) fn new(tx: ReadTransaction, segs: Option<std::sync::Arc<Segments>>) -> Self {
         Self {
             tx,
+            segs,
             meta: OnceCell::new(),
             endpoints: OnceCell::new(),
             events: OnceCell::new(),
@@ -558,6 +589,7 @@ read_tables!(ReadView, this,
     meta: lazy(&this.meta, || this.tx.open_table(META))?,
     endpoints: lazy(&this.endpoints, || this.tx.open_table(ENDPOINTS))?,
     events: lazy(&this.events, || this.tx.open_table(EVENTS))?,
+    bodies: Bodies { segs: this.segs.as_deref(), txn: None },
     progress: lazy(&this.progress, || this.tx.open_table(PROGRESS))?,
     dead: lazy(&this.dead, || this.tx.open_table(DEAD))?,
     dead_records: lazy(&this.dead_records, || this.tx.open_table(DEAD_RECORDS))?,

@@ -51,7 +51,16 @@ async fn without_the_index_one_endpoints_dead_letters_are_scanned_in_seq_order()
     }
     // Opened without `open_db` (which would build the index).
     let db = Database::create(&path).unwrap();
-    let view = ReadView::new(db.begin_read().unwrap());
+    let segs = segments::Segments::open(
+        Arc::new(segments::DirFs::read_only(
+            &dir.path().join(segments::SEGMENT_DIR),
+        )),
+        segments::DEFAULT_SEGMENT_BYTES,
+        None,
+        &Default::default(),
+    )
+    .unwrap();
+    let view = ReadView::new(db.begin_read().unwrap(), Some(Arc::new(segs)));
     let q = |after| DeadQuery {
         filter: DeadFilter::endpoint("a"),
         after,

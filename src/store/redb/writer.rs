@@ -22,6 +22,9 @@ use redb::Durability;
 mod answers;
 
 use super::DbHandle;
+use super::event_rows::io;
+use super::segments::compact::compact_one;
+use super::segments::seal::seal;
 use super::tables::{WriteTables, se};
 use crate::core::dead_filter::DeadFilter;
 use crate::core::model::{
@@ -358,7 +361,7 @@ impl WriterState {
         let mut batch = Batch::default();
         let result = self.apply_and_commit(ops, durable, &mut batch);
         match result {
-            Ok(()) => {
+            Ok(durable) => {
                 self.lazy_since = if durable {
                     None
                 } else {
@@ -393,12 +396,15 @@ impl WriterState {
         }
     }
 
+    /// Applies `ops` in one transaction and commits it: durably when `durable` or when it
+    /// appended to the segment log (whose bytes are synced first). Answers whether the commit
+    /// was durable.
     fn apply_and_commit(
         &mut self,
         ops: Vec<Op>,
-        durable: bool,
+        mut durable: bool,
         batch: &mut Batch,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let db = match self.db.get() {
             Ok(db) => db,
             Err(e) => {
@@ -424,8 +430,10 @@ impl WriterState {
             fail_ops(ops, &e);
             return Err(e);
         }
+        let segs = self.db.segments().cloned();
+        let mut sealed;
         {
-            let mut t = match WriteTables::open(&tx) {
+            let mut t = match WriteTables::open(&tx, segs.as_deref()) {
                 Ok(t) => t,
                 Err(e) => {
                     fail_ops(ops, &e);
@@ -449,8 +457,22 @@ impl WriterState {
                 idempotency::prune(&mut t, now)?;
             }
             self.rules.finish(&mut t, &batch.changes)?;
+            sealed = seal(&mut t)?;
         }
-        tx.commit().map_err(se)
+        if let (Some(segs), Some((txn, _))) = (&segs, sealed.as_mut()) {
+            if txn.wrote() && !durable {
+                tx.set_durability(Durability::Immediate)
+                    .map_err(|e| StoreError::Storage(e.to_string()))?;
+                durable = true;
+            }
+            // The records first: a committed stub must point at synced bytes.
+            segs.flush(txn).map_err(io)?;
+        }
+        tx.commit().map_err(se)?;
+        if let (Some(segs), Some((txn, emptied))) = (&segs, sealed) {
+            segs.committed(&txn, emptied, durable);
+        }
+        Ok(durable)
     }
 
     /// Applies one op through the rules. Errors returned are storage errors that abort the
@@ -524,7 +546,13 @@ impl WriterState {
                 b.settle(reply, r, Finished::Backfill)
             }
             Op::Sweep(reply) => {
-                let r = rules.sweep(t, now, &mut b.changes);
+                let mut r = rules.sweep(t, now, &mut b.changes);
+                if let Ok(Ok(done)) = &mut r
+                    && let Some(c) = compact_one(t)?
+                {
+                    done.moved = c.moved_bytes;
+                    done.more |= c.more;
+                }
                 b.settle(reply, r, Finished::Sweep)
             }
             Op::PutChannel { id, config, reply } => {

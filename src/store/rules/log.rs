@@ -45,7 +45,7 @@ pub fn pending_flags(
     if seq < log.cursor || (log.done > 0 && t.done_has(ep, seq)?) {
         return Ok(None);
     }
-    Ok(t.event_get(ep, seq, |_| ())?.map(|_| 0))
+    Ok(t.event_head(ep, seq)?.map(|_| 0))
 }
 
 /// Visits the pending rows of `ep` (whose log is `log`) with `seq >= from`, in seq order, with
@@ -98,8 +98,8 @@ pub fn pending_each(
 /// The first row of `ep` at or after `from`: its seq and when its event was accepted.
 fn first_row(t: &impl ReadTables, ep: &str, from: u64) -> Result<Option<(u64, u64)>, StoreError> {
     let mut out = None;
-    t.events_each(ep, from, |seq, v| {
-        out = Some((seq, record::enqueued_at(v).unwrap_or(0)));
+    t.events_each_head(ep, from, |seq, _, at| {
+        out = Some((seq, at.unwrap_or(0)));
         Ok(false)
     })?;
     Ok(out)
@@ -152,12 +152,12 @@ impl Rules {
             // Sent again (back-fill, a replay below the cursor): delivered again. Its row
             // stays where it is, behind the cursor or with its `done` row.
             log.reopened -= 1;
-            len = t.event_get(ep, seq, |v| v.len() as u64)?.unwrap_or(0);
+            len = t.event_head(ep, seq)?.map_or(0, |(len, _)| len);
         } else {
             if seq < log.cursor || (log.done > 0 && t.done_has(ep, seq)?) {
                 return Ok(false);
             }
-            let Some(l) = t.event_get(ep, seq, |v| v.len() as u64)? else {
+            let Some((l, _)) = t.event_head(ep, seq)? else {
                 return Ok(false);
             };
             len = l;
@@ -315,16 +315,19 @@ impl Rules {
         // Read first (the walk borrows the tables), then write. Only what was delivered is
         // sent again; what is pending goes out in its turn, once.
         let mut scanned = 0usize;
-        let mut reopen: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut bytes = 0usize;
+        let mut reopen: Vec<u64> = Vec::new();
+        let mut bytes = 0u64;
         let mut last = None;
         let mut ended = true;
         let tr = &*t;
-        tr.events_each(ep, start, |seq, v| {
-            if record::enqueued_at(v).is_some_and(|at| at > until) {
+        tr.events_each_head(ep, start, |seq, len, at| {
+            if at.is_some_and(|at| at > until) {
                 return Ok(false);
             }
-            if scanned >= BACKFILL_SCAN || reopen.len() >= limit || bytes >= REPLAY_CHUNK_BYTES {
+            if scanned >= BACKFILL_SCAN
+                || reopen.len() >= limit
+                || bytes >= REPLAY_CHUNK_BYTES as u64
+            {
                 ended = false;
                 return Ok(false);
             }
@@ -335,8 +338,8 @@ impl Rules {
                 None => seq < log.cursor || (log.done > 0 && tr.done_has(ep, seq)?),
             };
             if delivered {
-                bytes = bytes.saturating_add(v.len());
-                reopen.push((seq, v.to_vec()));
+                bytes = bytes.saturating_add(len);
+                reopen.push(seq);
             } else {
                 done.pending += 1;
             }
@@ -345,7 +348,10 @@ impl Rules {
         if !ended {
             done.next = last;
         }
-        for (seq, v) in reopen {
+        for seq in reopen {
+            let Some(v) = t.event_get(ep, seq, <[u8]>::to_vec)? else {
+                continue;
+            };
             let Ok(r) = record::decode(&v) else {
                 continue; // a corrupt delivered record is not sent again (nor set aside: it is done)
             };
@@ -403,7 +409,7 @@ impl Rules {
             let mut gone: Vec<(u64, u64, u64)> = Vec::new();
             let mut first_kept = None;
             let mut stopped_at = None;
-            t.events_each(&ep, log.retained_from, |seq, v| {
+            t.events_each_head(&ep, log.retained_from, |seq, len, at| {
                 if seq >= log.cursor {
                     stopped_at = Some(seq);
                     return Ok(false);
@@ -412,13 +418,13 @@ impl Rules {
                     stopped_at = Some(seq);
                     return Ok(false);
                 }
-                let old = record::enqueued_at(v).is_none_or(|at| at < cutoff);
+                let old = at.is_none_or(|at| at < cutoff);
                 if !old && over == 0 {
                     stopped_at = Some(seq);
                     return Ok(false);
                 }
-                gone.push((seq, v.len() as u64, record::enqueued_at(v).unwrap_or(0)));
-                over = over.saturating_sub(v.len() as u64);
+                gone.push((seq, len, at.unwrap_or(0)));
+                over = over.saturating_sub(len);
                 Ok(true)
             })?;
             // Reopened rows are pending: they stay (and hold `retained_from` at them).

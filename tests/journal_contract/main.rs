@@ -21,6 +21,7 @@ mod attempt_ring;
 mod bulk;
 mod cases;
 mod log;
+mod segments;
 
 /// A backend under test, as opened by its `Open` function.
 struct Opened {
@@ -58,6 +59,24 @@ fn open_redb(clock: Clock, notify: NoticeSink, limits: Limits) -> Opened {
     }
 }
 
+/// redb with segments of 4 KiB, so the cases roll over into new segments.
+fn open_redb_small_segments(clock: Clock, notify: NoticeSink, limits: Limits) -> Opened {
+    let dir = tempfile::tempdir().unwrap();
+    let db = courier::store::redb::DbHandle::open_with_segments(
+        &dir.path().join(DB_FILE),
+        DEFAULT_CACHE_BYTES,
+        4096,
+    )
+    .unwrap();
+    let j = Arc::new(RedbJournal::start_with(db, notify, clock, limits).unwrap());
+    let c = j.clone();
+    Opened {
+        journal: j,
+        check: Box::new(move || c.db().check_invariants()),
+        _dir: Some(dir),
+    }
+}
+
 /// One case's harness: the journal, its notices, and its clock.
 struct H {
     j: Arc<dyn Journal>,
@@ -74,6 +93,11 @@ impl H {
     }
 
     fn open_with(open: Open, limits: Limits) -> H {
+        Self::open_in(open, limits)
+    }
+
+    /// [`H::open_with`] through any opener (one that keeps a directory of the test's own).
+    fn open_in(open: impl FnOnce(Clock, NoticeSink, Limits) -> Opened, limits: Limits) -> H {
         let now = Arc::new(AtomicU64::new(1_700_000_000_000));
         let n = now.clone();
         let clock: Clock = Arc::new(move || n.load(Ordering::SeqCst));
@@ -274,6 +298,7 @@ macro_rules! contract {
 
 contract!(memory, super::open_memory);
 contract!(redb, super::open_redb);
+contract!(redb_small_segments, super::open_redb_small_segments);
 
 /// redb only: what was committed is there after a reopen, and the numbering goes on.
 #[tokio::test]

@@ -137,7 +137,10 @@ impl EventRows<'_> {
     pub(crate) fn put(&mut self, ep: &str, seq: u64, record: &[u8]) -> Result<(), StoreError> {
         if let (Some(segs), Some(txn)) = (self.segs, self.txn.as_mut()) {
             let loc = segs.append(txn, ep, seq, record).map_err(io)?;
-            let old = self.table.insert((ep, seq), &loc.encode()[..]).map_err(se)?;
+            let old = self
+                .table
+                .insert((ep, seq), &loc.encode()[..])
+                .map_err(se)?;
             if let Some(old) = old.and_then(|o| Loc::decode(o.value())) {
                 txn.count(&old, -1);
             }
@@ -154,7 +157,9 @@ impl EventRows<'_> {
 
     /// Rewrites a row's stub (compaction moved its record) without counting it again.
     pub(crate) fn relocate(&mut self, ep: &str, seq: u64, loc: &Loc) -> Result<(), StoreError> {
-        self.table.insert((ep, seq), &loc.encode()[..]).map_err(se)?;
+        self.table
+            .insert((ep, seq), &loc.encode()[..])
+            .map_err(se)?;
         Ok(())
     }
 

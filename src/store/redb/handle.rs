@@ -10,8 +10,8 @@ use std::sync::{Arc, RwLock};
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 
 use super::is_disk_full;
-use super::tables::ReadView;
 use super::segments::{DEFAULT_SEGMENT_BYTES, DirFs, SEGMENT_DIR, SegmentFs, Segments, Tail};
+use super::tables::ReadView;
 use super::{
     ATTEMPTS, CHANNELS, DEAD, DEAD_INDEX, DEAD_RECORDS, DONE, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
     PROGRESS, REOPENED, SEG_ACTIVE, SEG_LEN, SEGMENTS,
@@ -86,8 +86,8 @@ impl DbHandle {
         let (db, tail, live) = open_db(path, cache_bytes)?;
         let dir = path.parent().unwrap_or(Path::new(".")).join(SEGMENT_DIR);
         let fs = DirFs::create(&dir).map_err(|e| seg_error(&e))?;
-        let segs = Segments::open(Arc::new(fs), segment_bytes, tail, &live)
-            .map_err(|e| seg_error(&e))?;
+        let segs =
+            Segments::open(Arc::new(fs), segment_bytes, tail, &live).map_err(|e| seg_error(&e))?;
         Ok(Self {
             inner: Arc::new(RwLock::new(Some(Arc::new(db)))),
             read_only: None,
@@ -333,7 +333,12 @@ impl DbHandle {
     /// Every violation of the store's invariants (see [`crate::store`]) in the current state;
     /// empty when they all hold.
     pub fn check_invariants(&self) -> Result<Vec<String>, StoreError> {
-        invariants::check(&self.view()?)
+        let view = self.view()?;
+        let mut out = invariants::check(&view)?;
+        if let Some(segs) = &self.segs {
+            out.extend(super::segments::check::check(&view.tx, segs)?);
+        }
+        Ok(out)
     }
 }
 
@@ -448,7 +453,10 @@ fn prepare(db: Database) -> Result<Opened, StoreError> {
             live.insert(row.map_err(StoreError::from_redb)?.0.value());
         }
         let get = |k: &str| -> Result<Option<u64>, StoreError> {
-            Ok(meta.get(k).map_err(StoreError::from_redb)?.map(|v| v.value()))
+            Ok(meta
+                .get(k)
+                .map_err(StoreError::from_redb)?
+                .map(|v| v.value()))
         };
         if let (Some(seg), Some(len)) = (get(SEG_ACTIVE)?, get(SEG_LEN)?) {
             tail = Some(Tail { seg, len });
@@ -569,7 +577,8 @@ fn count_log_bytes(tx: &redb::WriteTransaction) -> Result<(), StoreError> {
             .map_err(StoreError::from_redb)?
         {
             let (_, v) = row.map_err(StoreError::from_redb)?;
-            bytes += v.value().len() as u64;
+            // A record's length, whether the row holds it or a stub pointing at it.
+            bytes += super::segments::head(v.value()).0;
         }
         rec.log = crate::core::model::LogPos {
             pending_bytes: bytes,

@@ -15,6 +15,7 @@
 //! unknown). A record never starts with `0xFE` (its first byte is its format version), so a
 //! row is a stub or an inline record (journals of schema 3 and older; the in-memory journal).
 
+pub(crate) mod check;
 pub mod compact;
 pub mod fs;
 pub(crate) mod seal;
@@ -23,8 +24,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex};
 
-pub use fs::{DirFs, SEGMENT_DIR, SegmentFile, SegmentFs};
 use fs::OpenFiles;
+pub use fs::{DirFs, SEGMENT_DIR, SegmentFile, SegmentFs};
 
 /// The segment size at which the log moves on to a new segment.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
@@ -249,7 +250,10 @@ impl Segments {
 
     /// The committed end of the log.
     pub fn tail(&self) -> Tail {
-        self.tail.lock().map(|t| *t).unwrap_or(Tail { seg: 1, len: 0 })
+        self.tail
+            .lock()
+            .map(|t| *t)
+            .unwrap_or(Tail { seg: 1, len: 0 })
     }
 
     /// Starts the appends of a write transaction at the committed end.

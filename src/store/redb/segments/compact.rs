@@ -57,7 +57,9 @@ pub(crate) fn compact_one(t: &mut WriteTables<'_>) -> Result<Option<Compacted>, 
         if id >= active {
             continue;
         }
+        // This transaction's own removals (the retention pass before it) count already.
         let (_, live) = v.value();
+        let live = live.saturating_add_signed(txn.delta.get(&id).map_or(0, |d| d.1));
         let size = segs.file(id).and_then(|f| f.len()).map_err(io)?;
         candidates.push((id, live, size));
     }

@@ -18,7 +18,8 @@ pub(crate) fn seal(t: &mut WriteTables<'_>) -> Result<Option<(SegTxn, Vec<u64>)>
     };
     let end = txn.end();
     let mut emptied = Vec::new();
-    let mut touched: Vec<u64> = txn.delta.keys().copied().collect();
+    // Each segment once: the one left behind usually has a change of its own too.
+    let mut touched: std::collections::BTreeSet<u64> = txn.delta.keys().copied().collect();
     touched.extend(txn.left());
     for seg in touched {
         let (d_rows, d_bytes) = txn.delta.get(&seg).copied().unwrap_or_default();

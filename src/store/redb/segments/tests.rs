@@ -43,7 +43,10 @@ fn appends_read_back_from_the_buffer_then_from_the_files_across_segments() {
         assert_eq!(segs.read(&loc, Some(&txn)).unwrap(), rec, "from the txn");
         locs.push(loc);
     }
-    assert!(txn.end().seg > 1, "20 frames of ~520 bytes fill more than one 4 KiB segment");
+    assert!(
+        txn.end().seg > 1,
+        "20 frames of ~520 bytes fill more than one 4 KiB segment"
+    );
     assert_eq!(txn.left(), Some(1));
     segs.flush(&mut txn).unwrap();
     segs.committed(&txn, Vec::new(), true);
@@ -90,7 +93,11 @@ fn recovery_cuts_what_no_commit_recorded_and_removes_unlisted_segments() {
     assert_eq!(segs.read(&kept, None).unwrap(), b"kept");
     let mut ids = fs.list().unwrap();
     ids.sort_unstable();
-    assert_eq!(ids, vec![1], "segments past the end and unlisted ones are removed");
+    assert_eq!(
+        ids,
+        vec![1],
+        "segments past the end and unlisted ones are removed"
+    );
     // The next append goes where the lost one was.
     let mut txn = segs.begin();
     let again = segs.append(&mut txn, "a", 2, b"again").unwrap();
@@ -127,7 +134,10 @@ fn emptied_segments_are_removed_only_once_a_durable_commit_covers_them() {
     assert!(fs.list().unwrap().contains(&1));
     let lazy = segs.begin();
     segs.committed(&lazy, vec![1], false);
-    assert!(fs.list().unwrap().contains(&1), "a lazy commit may still be lost");
+    assert!(
+        fs.list().unwrap().contains(&1),
+        "a lazy commit may still be lost"
+    );
     let durable = segs.begin();
     segs.committed(&durable, Vec::new(), true);
     assert!(!fs.list().unwrap().contains(&1));

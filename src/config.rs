@@ -133,6 +133,15 @@ pub struct ServeArgs {
         allow_hyphen_values = true
     )]
     pub retention: Option<String>,
+    /// Size of the segment files event bodies are appended to, e.g. 64MiB; a segment is
+    /// removed once retention (or compaction) has emptied it [default: 64MiB].
+    #[arg(
+        long,
+        env = "COURIER_SEGMENT_SIZE",
+        value_name = "BYTES",
+        allow_hyphen_values = true
+    )]
+    pub segment_size: Option<String>,
     /// Endpoint that receives Courier's own operator events (endpoint.down,
     /// endpoint.recovered, event.dead_lettered, endpoint.backlog_full) [default: none].
     #[arg(long, env = "COURIER_OPERATOR_ENDPOINT", value_name = "ID")]
@@ -160,6 +169,7 @@ pub struct FileConfig {
     pub max_backlog: Option<u64>,
     pub max_journal_bytes: Option<limits::ByteSize>,
     pub retention: Option<String>,
+    pub segment_size: Option<limits::ByteSize>,
     pub operator_endpoint: Option<String>,
 }
 
@@ -192,6 +202,8 @@ pub struct Config {
     pub max_journal_bytes: Option<u64>,
     /// How long delivered events are kept.
     pub retention: Duration,
+    /// Size of a segment file of the event log.
+    pub segment_bytes: u64,
     /// Where operator events go.
     pub operator_endpoint: Option<String>,
 }
@@ -216,6 +228,7 @@ impl Default for Config {
             max_backlog: crate::store::DEFAULT_MAX_BACKLOG,
             max_journal_bytes: None,
             retention: Duration::from_millis(crate::store::DEFAULT_RETENTION_MS),
+            segment_bytes: crate::store::redb::segments::DEFAULT_SEGMENT_BYTES,
             operator_endpoint: None,
         }
     }
@@ -251,6 +264,7 @@ impl Config {
     pub fn merge(args: &ServeArgs, file: FileConfig) -> Result<Config, ConfigError> {
         let d = Config::default();
         let (max_backlog, max_journal_bytes, retention) = limits::resolve(args, &file)?;
+        let segment_bytes = limits::segment_size(args, &file)?;
         let listen = parse_listen("listen", args.listen.clone().or(file.listen), d.listen)?;
         let ingress_listen = parse_listen(
             "ingress_listen",
@@ -374,6 +388,7 @@ impl Config {
             max_backlog,
             max_journal_bytes,
             retention,
+            segment_bytes,
             operator_endpoint,
         })
     }

@@ -82,6 +82,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     let journal = RedbJournal::open_with_limits(
         &db_path,
         cfg.cache_bytes,
+        cfg.segment_bytes,
         Box::new(move |n| notify_handle.notify(n)),
         cfg.limits(),
     )
@@ -266,6 +267,11 @@ impl Created {
 impl Drop for Created {
     fn drop(&mut self) {
         if let Some(journal) = self.journal.take() {
+            // The segment directory beside it was made by this start too (it holds at most
+            // the empty active segment: nothing was accepted).
+            if let Some(dir) = journal.parent() {
+                let _ = std::fs::remove_dir_all(dir.join(redb_store::segments::SEGMENT_DIR));
+            }
             let _ = std::fs::remove_file(journal);
         }
         // Only empty directories are removed: anything else found there is left alone.

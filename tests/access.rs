@@ -248,6 +248,17 @@ async fn data_files_are_owner_only() {
     let journal = d.data.join("courier.redb");
     assert_eq!(mode(&d.data), 0o700);
     assert_eq!(mode(&journal), 0o600);
+    // Event bodies: the segment directory and its files are the owner's only too.
+    let segments = d.data.join("segments");
+    assert_eq!(mode(&segments), 0o700);
+    let files: Vec<_> = std::fs::read_dir(&segments).unwrap().collect();
+    assert!(
+        !files.is_empty(),
+        "the active segment exists from the start"
+    );
+    for f in files {
+        assert_eq!(mode(&f.unwrap().path()), 0o600);
+    }
     assert_eq!(mode(&d.socket), 0o600);
     d.terminate();
 

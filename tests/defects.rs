@@ -136,8 +136,10 @@ async fn updating_an_endpoint_without_url_keeps_every_other_field() {
 
 // ---- 3. corrupt records ----
 
-/// Flips one byte in the body of the pending event `seq` of `endpoint`, with the daemon stopped.
+/// Flips one byte in the body of the pending event `seq` of `endpoint`, with the daemon stopped:
+/// in the segment file its row points at (or, for a record kept in its row, in the row).
 fn corrupt_pending(data_dir: &std::path::Path, endpoint: &str, seq: u64) {
+    use std::os::unix::fs::FileExt;
     const EVENTS: redb::TableDefinition<(&str, u64), &[u8]> = redb::TableDefinition::new("events");
     let db = redb::Database::open(data_dir.join("courier.redb")).unwrap();
     let tx = db.begin_write().unwrap();
@@ -149,9 +151,24 @@ fn corrupt_pending(data_dir: &std::path::Path, endpoint: &str, seq: u64) {
             .expect("pending event")
             .value()
             .to_vec();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0x40;
-        t.insert((endpoint, seq), bytes.as_slice()).unwrap();
+        if let Some(loc) = courier::store::redb::segments::Loc::decode(&bytes) {
+            let seg = data_dir
+                .join("segments")
+                .join(format!("{:016x}.seg", loc.seg));
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(seg)
+                .unwrap();
+            let at = loc.off + u64::from(loc.len) - 1;
+            let mut b = [0u8];
+            f.read_exact_at(&mut b, at).unwrap();
+            f.write_all_at(&[b[0] ^ 0x40], at).unwrap();
+        } else {
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x40;
+            t.insert((endpoint, seq), bytes.as_slice()).unwrap();
+        }
     }
     tx.commit().unwrap();
 }

@@ -155,6 +155,11 @@ async fn offline_output_equals_online_and_writes_nothing() {
     assert_eq!(d.terminate(), Some(0));
     let journal = d.data.join("courier.redb");
     let before = std::fs::read(&journal).unwrap();
+    let segments_before = read_segments(&d.data);
+    assert!(
+        !segments_before.is_empty(),
+        "the events' bodies are in segment files"
+    );
     let offline: Vec<_> = cmds.iter().map(|c| run(&d, c, Some(&d.data))).collect();
     for ((c, on), off) in cmds.iter().zip(&online).zip(&offline) {
         assert_eq!(timeless(on), timeless(off), "{c:?} differs offline");
@@ -190,11 +195,20 @@ async fn offline_output_equals_online_and_writes_nothing() {
         std::fs::read(&journal).unwrap() == before,
         "offline inspection wrote to the journal"
     );
-    let files: Vec<_> = std::fs::read_dir(&d.data)
+    assert!(
+        read_segments(&d.data) == segments_before,
+        "offline inspection wrote to the segment files"
+    );
+    let mut files: Vec<_> = std::fs::read_dir(&d.data)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(files, ["courier.redb"], "offline inspection created files");
+    files.sort();
+    assert_eq!(
+        files,
+        ["courier.redb", "segments"],
+        "offline inspection created files"
+    );
 
     // A read-only copy reads the same.
     let copy = tempfile::tempdir().unwrap();
@@ -206,10 +220,18 @@ async fn offline_output_equals_online_and_writes_nothing() {
         std::fs::Permissions::from_mode(0o400),
     )
     .unwrap();
+    std::fs::create_dir(ro.join("segments")).unwrap();
+    for (name, bytes) in &segments_before {
+        let p = ro.join("segments").join(name);
+        std::fs::write(&p, bytes).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400)).unwrap();
+    }
+    std::fs::set_permissions(ro.join("segments"), std::fs::Permissions::from_mode(0o500)).unwrap();
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
     assert_eq!(run(&d, &cmds[0], Some(&ro)), online[0]);
     assert_eq!(run(&d, &cmds[4], Some(&ro)), online[4]);
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(ro.join("segments"), std::fs::Permissions::from_mode(0o700)).unwrap();
 
     // The daemon starts again on the inspected journal and has everything.
     d.spawn().await;
@@ -262,4 +284,17 @@ async fn a_journal_left_by_a_killed_daemon_says_how_to_recover() {
     let online = run(&d, &list, None);
     d.terminate();
     assert_eq!(run(&d, &list, Some(&d.data)), online);
+}
+
+/// The segment files of a data directory, by name, with their bytes.
+fn read_segments(data: &std::path::Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut out: Vec<_> = std::fs::read_dir(data.join("segments"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name(), std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
 }

@@ -84,11 +84,7 @@ pub async fn status(state: &AppState) -> Result<Resp, ApiError> {
             enqueued_at: rfc3339(ms),
             age_secs: now.saturating_sub(ms) / 1000,
         }),
-        journal_bytes: state
-            .journal_file
-            .as_ref()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len()),
+        journal_bytes: state.journal_file.as_deref().and_then(journal_bytes),
         storage: state
             .journal
             .commit_health()
@@ -140,4 +136,16 @@ async fn from_journal(state: &AppState) -> Result<Vec<Entry>, ApiError> {
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+/// What the journal takes: the database file and the segment files beside it.
+fn journal_bytes(db: &std::path::Path) -> Option<u64> {
+    let mut n = std::fs::metadata(db).ok()?.len();
+    let dir = db.parent()?.join(crate::store::redb::segments::SEGMENT_DIR);
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            n += e.metadata().map_or(0, |m| m.len());
+        }
+    }
+    Some(n)
 }

@@ -54,6 +54,27 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
+/// Smallest and largest `--segment-size`.
+pub const SEGMENT_MIN: u64 = 64 << 10;
+pub const SEGMENT_MAX: u64 = 1 << 30;
+
+/// `--segment-size`, resolved (flag > env > file > default) and checked.
+pub(super) fn segment_size(args: &ServeArgs, file: &FileConfig) -> Result<u64, ConfigError> {
+    let text = match (&args.segment_size, &file.segment_size) {
+        (Some(t), _) => t.clone(),
+        (None, Some(ByteSize::Bytes(n))) => n.to_string(),
+        (None, Some(ByteSize::Text(t))) => t.clone(),
+        (None, None) => return Ok(crate::store::redb::segments::DEFAULT_SEGMENT_BYTES),
+    };
+    let n = parse_bytes(&text).map_err(|e| ConfigError(format!("segment_size: {e}")))?;
+    if !(SEGMENT_MIN..=SEGMENT_MAX).contains(&n) {
+        return Err(ConfigError(format!(
+            "segment_size: {n} bytes is outside 64KiB..=1GiB"
+        )));
+    }
+    Ok(n)
+}
+
 /// The three limits, resolved and checked: `(max_backlog, max_journal_bytes, retention)`.
 pub(super) fn resolve(
     args: &ServeArgs,
@@ -147,6 +168,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.retention, Duration::from_secs(7200));
         assert_eq!(c.max_journal_bytes, Some(512 << 20));
+        assert_eq!(c.segment_bytes, 64 << 20, "the default segment size");
+        let c = merge(ServeArgs::default(), "segment_size = \"1MiB\"\n").unwrap();
+        assert_eq!(c.segment_bytes, 1 << 20);
+        let bad = merge(ServeArgs::default(), "segment_size = 4096\n").unwrap_err();
+        assert!(bad.0.contains("segment_size"), "{bad:?}");
         let c = merge(ServeArgs::default(), "max_journal_bytes = 4096\n").unwrap();
         assert_eq!(c.max_journal_bytes, Some(4096), "plain bytes in the file");
         let c = merge(

@@ -160,10 +160,11 @@ impl RedbJournal {
     pub fn open_with_limits(
         path: &Path,
         cache_bytes: usize,
+        segment_bytes: u64,
         notify: NoticeSink,
         limits: Limits,
     ) -> Result<Self, StoreError> {
-        let db = DbHandle::open_with_cache(path, cache_bytes)?;
+        let db = DbHandle::open_with_segments(path, cache_bytes, segment_bytes)?;
         Self::start_with(db, notify, system_clock(), limits)
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use courier::store::redb::segments::SEGMENT_DIR;
 use courier::store::redb::{DB_FILE, DEFAULT_CACHE_BYTES, DbHandle, RedbJournal};
-use courier::store::{Clock, Journal, Limits, NoticeSink, ProgressOutcome::Delivered};
+use courier::store::{Clock, Limits, NoticeSink, ProgressOutcome::Delivered};
 
 use super::{H, Opened, update};
 

@@ -255,11 +255,15 @@ impl Daemon {
         }
     }
 
-    /// Size of the journal file in bytes.
+    /// Size of the journal in bytes: the database file and the segment files.
     pub fn journal_bytes(&self) -> u64 {
-        std::fs::metadata(self.data.join("courier.redb"))
-            .map(|m| m.len())
-            .unwrap_or(0)
+        let mut n = std::fs::metadata(self.data.join("courier.redb")).map_or(0, |m| m.len());
+        if let Ok(rd) = std::fs::read_dir(self.data.join("segments")) {
+            for e in rd.flatten() {
+                n += e.metadata().map_or(0, |m| m.len());
+            }
+        }
+        n
     }
 }
 

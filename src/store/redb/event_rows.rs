@@ -146,10 +146,10 @@ impl EventRows<'_> {
             }
         } else {
             let old = self.table.insert((ep, seq), record).map_err(se)?;
-            if let (Some(txn), Some(old)) = (self.txn.as_mut(), old) {
-                if let Some(l) = Loc::decode(old.value()) {
-                    txn.count(&l, -1);
-                }
+            if let (Some(txn), Some(old)) = (self.txn.as_mut(), old)
+                && let Some(l) = Loc::decode(old.value())
+            {
+                txn.count(&l, -1);
             }
         }
         Ok(())

@@ -35,11 +35,14 @@ impl<E: Pending> Partition<E> {
         self.spilled = (got >= limit || self.spilled_upto >= next).then_some(next);
     }
 
-    /// Once a read is answered: what was noticed meanwhile is read in its turn, and the buffer
-    /// is brought back to its bounds.
+    /// Once a read is answered: what was noticed meanwhile is read in its turn — unless that
+    /// read saw it (it is held now: read again too, it could be sent twice) — and the buffer is
+    /// brought back to its bounds.
     pub(super) fn after_read(&mut self) {
         let late = std::mem::take(&mut self.late);
-        self.unheld.extend(late);
+        let held = |seq: &u64| self.ready.contains_key(seq) || self.active.contains_key(seq);
+        let unread: Vec<u64> = late.into_iter().filter(|seq| !held(seq)).collect();
+        self.unheld.extend(unread);
         self.settle();
     }
 

@@ -236,3 +236,45 @@ fn the_oldest_event_is_known_only_when_nothing_older_waits_unread() {
     step(&mut r, ms(0), Input::Replayed(ev(5)));
     assert!(r.oldest().is_none());
 }
+
+/// A replayed event noticed while a read is out, and seen by that read, is held once: it is
+/// not queued to be read again as well. (It was: that second read went out as the event
+/// started and, answered after its delivery from a snapshot taken before it, sent the event
+/// again and left the backlog one short.)
+#[test]
+fn a_replay_the_read_out_saw_is_sent_once() {
+    // After a restart: seq 10 pending, 1..=9 delivered.
+    let mut p = Partition::new(ms(0), policy(&[1_000], 1), false, false, 1, 11);
+    assert_eq!(loads(&step(&mut p, ms(0), Input::Pump)), [(0, BUFFER)]);
+    // A back-fill reopens 3 while the read is out; the read sees it.
+    assert!(step(&mut p, ms(1), Input::Replayed(ev(3))).is_empty());
+    let pending =
+        |from: u64| -> Vec<Ev> { [3, 10].into_iter().filter(|q| *q >= from).map(ev).collect() };
+    let out = step(
+        &mut p,
+        ms(1),
+        Input::Loaded {
+            from: 0,
+            limit: BUFFER,
+            events: pending(0),
+            corrupt: vec![],
+        },
+    );
+    assert_eq!(starts(&out), [(3, 1, false)]);
+    assert_eq!(p.backlog(), 2);
+    // 3 is delivered; a read that went out meanwhile answers after, from before.
+    let mut sent = starts(&step(&mut p, ms(2), ok(3)));
+    for (from, limit) in loads(&out) {
+        let events = pending(from);
+        let stale = Input::Loaded {
+            from,
+            limit,
+            events,
+            corrupt: vec![],
+        };
+        sent.extend(starts(&step(&mut p, ms(3), stale)));
+    }
+    assert_eq!(sent, [(10, 1, false)], "3 is sent once, then 10");
+    assert!(starts(&step(&mut p, ms(4), ok(10))).is_empty());
+    assert_eq!(p.backlog(), 0);
+}

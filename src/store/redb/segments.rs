@@ -30,6 +30,9 @@ pub use fs::{DirFs, SEGMENT_DIR, SegmentFile, SegmentFs};
 /// The segment size at which the log moves on to a new segment.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 
+/// Buffered appends are written to the file once they reach this many bytes.
+const WRITE_AT: usize = 1 << 20;
+
 const STUB_TAG: u8 = 0xFE;
 const STUB_LEN: usize = 29;
 const FRAME_MAGIC: u32 = 0x4753_4331;
@@ -161,7 +164,8 @@ pub struct Segments {
 /// What one write transaction appends, and how it changes each segment's live rows and bytes.
 #[derive(Debug)]
 pub struct SegTxn {
-    /// The segment being appended to, and where `buf` goes in it.
+    /// The segment being appended to, and where `buf` goes in it (appends before `start`
+    /// were written to the file already).
     seg: u64,
     start: u64,
     buf: Vec<u8>,
@@ -290,6 +294,13 @@ impl Segments {
         let off = txn.start + (txn.buf.len() + FRAME_HEAD + ep.len()) as u64;
         frame(ep, seq, record, &mut txn.buf);
         txn.written.insert(txn.seg);
+        if txn.buf.len() >= WRITE_AT {
+            // A large commit does not hold all its records twice: what is buffered goes to
+            // the file (synced with the rest before the commit).
+            self.file(txn.seg)?.write_at(txn.start, &txn.buf)?;
+            txn.start += txn.buf.len() as u64;
+            txn.buf.clear();
+        }
         let loc = Loc {
             seg: txn.seg,
             off,

@@ -142,3 +142,27 @@ fn emptied_segments_are_removed_only_once_a_durable_commit_covers_them() {
     segs.committed(&durable, Vec::new(), true);
     assert!(!fs.list().unwrap().contains(&1));
 }
+
+#[test]
+fn a_large_commit_writes_as_it_goes_and_reads_back_from_file_and_buffer() {
+    let (_d, fs) = dir_fs();
+    let segs = Segments::open(fs.clone(), 64 << 20, None, &BTreeSet::new()).unwrap();
+    let mut txn = segs.begin();
+    let rec = |n: u64| vec![(n % 251) as u8; 40_000];
+    let locs: Vec<Loc> = (0..60u64)
+        .map(|n| segs.append(&mut txn, "ep", n, &rec(n)).unwrap())
+        .collect();
+    assert!(
+        txn.buf.len() < WRITE_AT,
+        "at most {WRITE_AT} bytes buffered, not the 2.4 MB appended"
+    );
+    assert!(fs.open(1, false).unwrap().len().unwrap() >= 2_000_000, "written as it went");
+    for (n, loc) in locs.iter().enumerate() {
+        assert_eq!(segs.read(loc, Some(&txn)).unwrap(), rec(n as u64));
+    }
+    segs.flush(&mut txn).unwrap();
+    segs.committed(&txn, Vec::new(), true);
+    for (n, loc) in locs.iter().enumerate() {
+        assert_eq!(segs.read(loc, None).unwrap(), rec(n as u64));
+    }
+}

@@ -1,12 +1,16 @@
-//! The power-loss test: the real redb journal on a disk that forgets what was not synced
-//! (`testkit::power_loss`), a seeded random workload through the `Journal` trait with the power
-//! cut at a random write or sync, then a new journal over what the disk kept: every acknowledged
-//! event is there (pending, delivered and retained, or a dead letter, in a state the contract
-//! allows), the invariants hold, and the journal takes and delivers new events. A quarter of
-//! the rounds lose power a second time while the journal recovers.
+//! The power-loss test: the real redb journal and its segment log on a disk that forgets what
+//! was not synced (`testkit::power_loss`), a seeded random workload through the `Journal` trait
+//! with the power cut at a random write or sync (of the database or of a segment file, or a
+//! segment file's creation or removal), then a new journal over what the disk kept: every
+//! acknowledged event is there (pending, delivered and retained, or a dead letter, in a state
+//! the contract allows) and its record reads back from the segment log, the invariants hold,
+//! the segment files are the ones the journal lists, and the journal takes and delivers new
+//! events. Segments are small, so rounds move on to new segments, and sweeps empty, compact and
+//! remove them. A quarter of the rounds lose power a second time while the journal recovers.
 //!
 //! Reproducible: each round's workload and cut point follow from its seed, printed on failure
-//! (`POWER_LOSS_SEED=<seed> POWER_LOSS_ROUNDS=1` reruns it; group commit timing can still vary).
+//! (`POWER_LOSS_SEED=<seed> POWER_LOSS_ROUNDS=1 POWER_LOSS_CUT=<op>` reruns it; group commit
+//! timing can still vary).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -15,17 +19,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use courier::core::ids::IdGen;
 use courier::core::model::{AttemptRecord, EndpointConfig, EventProgress};
-use courier::core::record::EventMeta;
+use courier::core::record::{self, EventMeta};
 use courier::store::redb::RedbJournal;
+use courier::store::redb::segments::Loc;
 use courier::store::{
     BackfillReq, Clock, EnqueueReq, Journal, Limits, ProgressOutcome, ProgressUpdate,
 };
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
-use testkit::power_loss::{Cut, Disk};
+use testkit::power_loss::{Cut, Disk, OpKind};
 
 /// The journal's `events` table, read directly for the rows that are neither pending nor dead:
 /// delivered events the retained log keeps (the `Journal` trait has no read of them).
 const EVENTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("events");
+/// The journal's segment table (segment → live rows and record bytes) and `meta` (the log's
+/// committed end), read directly to hold them against the segment files.
+const SEGMENTS: TableDefinition<u64, (u64, u64)> = TableDefinition::new("segments");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Small segments: a round's ~100 KiB of records fill a dozen, so the log moves on to new
+/// segments and retention empties, compacts and removes old ones.
+const SEGMENT_BYTES: u64 = 8 << 10;
 const CACHE: usize = 1 << 20;
 const RETENTION_MS: u64 = 5_000;
 const T0: u64 = 1_700_000_000_000;
@@ -86,6 +98,16 @@ impl Model {
             if !e.allowed.contains(&st) {
                 e.allowed.push(st);
             }
+        }
+    }
+
+    /// `st` is one more state the event may be found in (an op whose effect the test could not
+    /// read back before the power went), its newest state unchanged.
+    fn may_be(&mut self, id: &str, st: St) {
+        if let Some(e) = self.events.get_mut(id)
+            && !e.allowed.contains(&st)
+        {
+            e.allowed.push(st);
         }
     }
 
@@ -150,9 +172,11 @@ struct Round {
     ids: IdGen,
     model: Model,
     rng: Rng,
-    /// Events the round's sweeps removed and its back-fills reopened (while the power was on).
+    /// Events the round's sweeps removed and its back-fills reopened, record bytes its sweeps'
+    /// compactions moved (while the power was on).
     swept: u64,
     reopened: u64,
+    moved: u64,
 }
 
 impl Round {
@@ -171,7 +195,7 @@ impl Round {
     fn open(&self) -> Result<Arc<RedbJournal>, String> {
         RedbJournal::open_with_backend(
             self.disk.factory(),
-            None,
+            Some((self.disk.segment_fs(), SEGMENT_BYTES)),
             CACHE,
             Box::new(|_| {}),
             self.clock(),
@@ -345,6 +369,11 @@ impl Round {
             Err(e) => return self.failed("back-fill", e),
         };
         let Some(live) = self.live(j).await else {
+            // The back-fill committed (durably) and the power went before it could be read
+            // back: any delivered event of the window may be pending again.
+            for id in &window {
+                self.model.may_be(id, St::Pending);
+            }
             return Ok(());
         };
         let mut reopened = 0;
@@ -373,14 +402,30 @@ impl Round {
     /// journal, and only old delivered events may go.
     async fn sweep(&mut self, j: &Arc<RedbJournal>) -> Result<(), String> {
         let now = self.now.load(Ordering::SeqCst);
+        // Each pass removes up to its bound and compacts one segment: a round's log is done
+        // in a few dozen passes; more means a pass that says `more` without making progress.
+        let mut passes = 0;
         loop {
             match j.sweep().await {
-                Ok(done) if done.more => {}
-                Ok(_) => break,
-                Err(e) => return self.failed("sweep", e),
+                Ok(done) => {
+                    self.moved += done.moved;
+                    if !done.more {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    self.failed("sweep", e)?;
+                    self.may_have_swept(now);
+                    return Ok(());
+                }
+            }
+            passes += 1;
+            if passes > 200 {
+                return Err("retention passes go on saying more is due".into());
             }
         }
         let Some(live) = self.live(j).await else {
+            self.may_have_swept(now);
             return Ok(());
         };
         let delivered = self.model.in_state(St::Delivered);
@@ -399,6 +444,20 @@ impl Round {
             self.swept += 1;
         }
         Ok(())
+    }
+
+    /// The power went during a sweep or before its result could be read back: its passes that
+    /// committed may be durable (a pass that compacts commits durably, and a concurrent
+    /// durable commit covers the others), so every delivered event old enough to be swept may
+    /// be gone.
+    fn may_have_swept(&mut self, now: u64) {
+        let old: Vec<String> = (self.model.events.iter())
+            .filter(|(_, e)| e.latest == St::Delivered && e.enqueued_ms + RETENTION_MS < now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            self.model.may_be(id, St::Swept);
+        }
     }
 
     /// What the running journal holds now (committed, durable or not), or `None` once the
@@ -423,8 +482,11 @@ async fn read_live(j: &Arc<RedbJournal>) -> Result<Live, String> {
     let eps = j.endpoints().await.map_err(|e| e.to_string())?;
     let mut pending = HashMap::new();
     for rec in &eps {
-        let loaded = j.load_events(&rec.id, 0, usize::MAX).await;
-        for ev in loaded.map_err(|e| e.to_string())?.events {
+        let loaded = (j.load_events(&rec.id, 0, usize::MAX).await).map_err(|e| e.to_string())?;
+        if !loaded.corrupt.is_empty() {
+            return Err(format!("{}: corrupt records {:?}", rec.id, loaded.corrupt));
+        }
+        for ev in loaded.events {
             pending.insert(ev.meta.id.to_string(), ev.seq);
         }
     }
@@ -448,6 +510,95 @@ async fn read_live(j: &Arc<RedbJournal>) -> Result<Live, String> {
     })
 }
 
+/// The segment log against the database: every `events` row's record reads back from the
+/// segment it names (inside what that segment holds) and decodes; it is the event the model
+/// has at that seq; each segment's live rows and bytes are what the `segments` table says; and
+/// the segment files are exactly the ones listed there, with the active one.
+fn check_segments(r: &Round, j: &Arc<RedbJournal>) -> Result<(), String> {
+    fn s(e: impl std::fmt::Display) -> String {
+        e.to_string()
+    }
+    let segs = j.db().segments().ok_or("the journal has no segment log")?;
+    let db = j.db().get().map_err(s)?;
+    let tx = db.begin_read().map_err(s)?;
+    let meta = tx.open_table(META).map_err(s)?;
+    let end =
+        |k: &str| -> Result<Option<u64>, String> { Ok(meta.get(k).map_err(s)?.map(|v| v.value())) };
+    let (active, active_len) = (end("seg_active")?, end("seg_len")?);
+    let tail = segs.tail();
+    if (active, active_len) != (Some(tail.seg), Some(tail.len))
+        && !(active.is_none() && tail.len == 0)
+    {
+        return Err(format!(
+            "the log's end is {tail:?}, the database says {active:?}/{active_len:?}"
+        ));
+    }
+    let mut listed = BTreeMap::new();
+    for row in tx.open_table(SEGMENTS).map_err(s)?.iter().map_err(s)? {
+        let (k, v) = row.map_err(s)?;
+        listed.insert(k.value(), v.value());
+    }
+    let ids: HashMap<(&str, u64), &String> = (r.model.events.iter())
+        .map(|(id, e)| ((e.endpoint.as_str(), e.seq), id))
+        .collect();
+    let files = r.disk.segment_files();
+    let mut counted: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for row in tx.open_table(EVENTS).map_err(s)?.iter().map_err(s)? {
+        let (k, v) = row.map_err(s)?;
+        let (ep, seq) = k.value();
+        let Some(loc) = Loc::decode(v.value()) else {
+            return Err(format!("{ep}/{seq}: a record in its row, not in the log"));
+        };
+        let c = counted.entry(loc.seg).or_default();
+        c.0 += 1;
+        c.1 += u64::from(loc.len);
+        let Some(file) = files.get(&loc.seg) else {
+            return Err(format!("{ep}/{seq} lies in segment {}, gone", loc.seg));
+        };
+        let mut held = file.current.len() as u64;
+        if loc.seg == tail.seg {
+            held = held.min(tail.len);
+        }
+        if loc.off + u64::from(loc.len) > held {
+            return Err(format!("{ep}/{seq} at {loc:?} lies past {held} bytes"));
+        }
+        let bytes = segs.read(&loc, None).map_err(s)?;
+        let rec = record::decode(&bytes).map_err(|e| format!("{ep}/{seq} at {loc:?}: {e}"))?;
+        if let Some(id) = ids.get(&(ep, seq))
+            && rec.meta.id != **id
+        {
+            return Err(format!(
+                "{ep}/{seq} reads back as {}, not {id}",
+                rec.meta.id
+            ));
+        }
+    }
+    for (seg, (rows, bytes)) in &listed {
+        let have = counted.remove(seg).unwrap_or_default();
+        if have != (*rows, *bytes) {
+            return Err(format!(
+                "segment {seg} is listed with {rows} rows of {bytes} bytes, the rows say {have:?}"
+            ));
+        }
+        if !files.contains_key(seg) {
+            return Err(format!("segment {seg} is listed and has no file"));
+        }
+    }
+    if let Some((seg, have)) = counted.into_iter().next() {
+        return Err(format!("segment {seg} holds rows {have:?}, not listed"));
+    }
+    for id in files.keys() {
+        if *id != tail.seg && !listed.contains_key(id) {
+            return Err(format!(
+                "segment file {id} is left over (listed {:?}, active {})",
+                listed.keys().collect::<Vec<_>>(),
+                tail.seg
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Where an event was found after the power came back.
 #[derive(Debug, PartialEq, Eq)]
 enum Found {
@@ -463,6 +614,7 @@ async fn check(r: &Round, j: &Arc<RedbJournal>) -> Result<(), String> {
     if !bad.is_empty() {
         return Err(format!("invariants broken: {bad:#?}"));
     }
+    check_segments(r, j)?;
     let Live {
         pending,
         dead,
@@ -535,22 +687,52 @@ async fn still_works(r: &mut Round, j: &Arc<RedbJournal>) -> Result<(), String> 
     Ok(())
 }
 
-/// What a round found: the ops before the cut, and whether it fired during the workload.
-struct Outcome {
-    ops: u64,
-    cut_during: bool,
-    swept: u64,
-    reopened: u64,
+/// Where a round's cut is armed: after this many more ops, of any kind or on the segment log
+/// only.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Op(u64),
+    SegmentOp(u64),
 }
 
-/// One round: fresh disk, endpoints and a workload with the cut armed after `cut_after`
-/// writes/syncs (`None`: no cut during the workload), then the check over what the disk kept.
-async fn round(
-    seed: u64,
-    cut_after: Option<u64>,
-    how: Cut,
-    lying: bool,
-) -> Result<Outcome, String> {
+impl At {
+    /// `POWER_LOSS_CUT`: `<n>` or `seg:<n>`, as the rerun line of a failed round says.
+    fn from_env() -> Option<At> {
+        let v = std::env::var("POWER_LOSS_CUT").ok()?;
+        match v.strip_prefix("seg:") {
+            Some(n) => n.parse().ok().map(At::SegmentOp),
+            None => v.parse().ok().map(At::Op),
+        }
+    }
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Op(n) => write!(f, "{n}"),
+            At::SegmentOp(n) => write!(f, "seg:{n}"),
+        }
+    }
+}
+
+/// What a round found: the ops before the cut, whether it fired during the workload and on
+/// what op, and what the second cut (while recovering) landed on.
+struct Outcome {
+    ops: u64,
+    seg_ops: u64,
+    cut_during: bool,
+    cut_on: Option<OpKind>,
+    recovery_cut_on: Option<OpKind>,
+    swept: u64,
+    reopened: u64,
+    moved: u64,
+    /// Segment files created and removed over the round.
+    churn: (u64, u64),
+}
+
+/// One round: fresh disk, endpoints and a workload with the cut armed at `cut` (`None`: no cut
+/// during the workload), then the check over what the disk kept.
+async fn round(seed: u64, cut: Option<At>, how: Cut, lying: bool) -> Result<Outcome, String> {
     let mut r = Round {
         disk: Disk::new(),
         now: Arc::new(AtomicU64::new(T0)),
@@ -559,6 +741,7 @@ async fn round(
         rng: Rng(seed),
         swept: 0,
         reopened: 0,
+        moved: 0,
     };
     let j = r.open()?;
     // The first endpoint before anything is armed, so each round has one to write to.
@@ -566,8 +749,10 @@ async fn round(
         .await
         .map_err(|e| e.to_string())?;
     r.model.endpoints.push("ep0".into());
-    if let Some(n) = cut_after {
-        r.disk.arm(n, how);
+    match cut {
+        Some(At::Op(n)) => r.disk.arm(n, how),
+        Some(At::SegmentOp(n)) => r.disk.arm_segment(n, how),
+        None => {}
     }
     r.disk.set_lying(lying);
     let steps = 80;
@@ -593,10 +778,12 @@ async fn round(
         }
     }
     let cut_during = r.disk.is_cut();
-    let ops = r.disk.ops();
+    let cut_on = r.disk.cut_on();
+    let (ops, seg_ops) = (r.disk.ops(), r.disk.segment_ops());
     r.disk.cut(how);
     drop(j);
     r.disk.power_on();
+    let mut recovery_cut_on = None;
     if r.rng.below(4) == 0 {
         // The power goes again while the journal recovers.
         r.disk.arm(r.rng.below(60), how);
@@ -605,6 +792,7 @@ async fn round(
             Err(e) if !r.disk.is_cut() => return Err(format!("recovery failed: {e}")),
             Err(_) => {}
         }
+        recovery_cut_on = r.disk.cut_on();
         r.disk.cut(how);
         r.disk.power_on();
     }
@@ -614,9 +802,14 @@ async fn round(
     let _ = j.close().await;
     Ok(Outcome {
         ops,
+        seg_ops,
         cut_during,
+        cut_on,
+        recovery_cut_on,
         swept: r.swept,
         reopened: r.reopened,
+        moved: r.moved,
+        churn: r.disk.segment_churn(),
     })
 }
 
@@ -638,30 +831,46 @@ fn rounds(default: u64) -> u64 {
 }
 
 /// Runs `n` rounds from `base`: round i has seed `base + i`; its cut point is drawn from it
-/// over the ops a whole workload makes (measured by a first round without a cut).
+/// over the ops a whole workload makes (measured by a first round without a cut), in one round
+/// of three over its segment ops only (most ops are the database's page writes).
 async fn run(name: &str, n: u64, how: impl Fn(u64) -> Cut) {
     let base = base_seed();
     let whole = round(base, None, Cut::Clean, false)
         .await
         .unwrap_or_else(|e| panic!("{name}: the round without a cut failed (seed {base}): {e}"));
     let span = whole.ops.max(10);
-    let (mut fired, mut swept, mut reopened) = (0, 0, 0);
+    let seg_span = whole.seg_ops.max(10);
+    let (mut fired, mut swept, mut reopened, mut moved) = (0, 0, 0, 0);
+    let (mut on_segment, mut on_recovery_segment, mut created, mut removed) = (0, 0, 0, 0);
+    let mut kinds: BTreeMap<OpKind, u64> = BTreeMap::new();
     for i in 0..n {
         let seed = base.wrapping_add(i);
-        let cut_after = Rng(seed ^ 0x5EED).below(span + span / 4);
-        match round(seed, Some(cut_after), how(seed), false).await {
+        let mut rng = Rng(seed ^ 0x5EED);
+        let cut = At::from_env().unwrap_or_else(|| match rng.below(3) {
+            0 => At::SegmentOp(rng.below(seg_span + seg_span / 4)),
+            _ => At::Op(rng.below(span + span / 4)),
+        });
+        match round(seed, Some(cut), how(seed), false).await {
             Ok(o) => {
                 fired += u64::from(o.cut_during);
                 swept += o.swept;
                 reopened += o.reopened;
+                moved += o.moved;
+                created += o.churn.0;
+                removed += o.churn.1;
+                if let Some(kind) = o.cut_on.filter(|_| o.cut_during) {
+                    *kinds.entry(kind).or_default() += 1;
+                    on_segment += u64::from(kind.is_segment());
+                }
+                on_recovery_segment += u64::from(o.recovery_cut_on.is_some_and(OpKind::is_segment));
             }
             Err(e) => panic!(
-                "{name}: round {i} failed: {e}\n  rerun: POWER_LOSS_SEED={seed} POWER_LOSS_ROUNDS=1 (cut after {cut_after} of ~{span} writes/syncs)"
+                "{name}: round {i} failed: {e}\n  rerun: POWER_LOSS_SEED={seed} POWER_LOSS_ROUNDS=1 POWER_LOSS_CUT={cut} (of ~{span} ops, ~{seg_span} on segments)"
             ),
         }
     }
     eprintln!(
-        "{name}: {n} rounds from seed {base}, ~{span} writes/syncs a round, {fired} cut mid-workload; {swept} events swept, {reopened} back-filled"
+        "{name}: {n} rounds from seed {base}, ~{span} ops a round (~{seg_span} on segments), {fired} cut mid-workload, {on_segment} of them on a segment op ({kinds:?}), {on_recovery_segment} recoveries cut on a segment op; {swept} events swept, {reopened} back-filled, {moved} bytes compacted; {created} segment files created, {removed} removed"
     );
     assert!(
         fired * 3 >= n,
@@ -670,6 +879,10 @@ async fn run(name: &str, n: u64, how: impl Fn(u64) -> Cut) {
     assert!(
         n < 20 || (swept > 0 && reopened > 0),
         "the workload sweeps and back-fills"
+    );
+    assert!(
+        n < 20 || (on_segment > 0 && removed > 0 && moved > 0),
+        "cuts land on segment ops ({on_segment}), sweeps remove ({removed}) and compact ({moved} bytes) segments"
     );
 }
 
@@ -694,7 +907,7 @@ async fn a_disk_that_skips_fsync_is_caught() {
     let mut caught = 0;
     for i in 0..10 {
         let seed = base.wrapping_add(i);
-        if let Err(e) = round(seed, Some(1_000_000), Cut::Clean, true).await {
+        if let Err(e) = round(seed, Some(At::Op(1_000_000)), Cut::Clean, true).await {
             assert!(
                 e.contains("acknowledged event"),
                 "round {i} (seed {seed}) failed otherwise: {e}"
@@ -718,6 +931,7 @@ async fn an_io_error_reopens_through_the_factory() {
         rng: Rng(7),
         swept: 0,
         reopened: 0,
+        moved: 0,
     };
     let j = r.open().unwrap();
     j.put_endpoint("ep0".into(), config()).await.unwrap();

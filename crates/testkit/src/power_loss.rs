@@ -5,11 +5,19 @@
 //! After the cut every call of every backend of that power cycle fails, like a machine without
 //! power; [`Disk::power_on`] starts the next cycle from the durable image.
 //!
+//! The same disk holds the journal's segment log ([`segments`]: `Disk::segment_fs`), on the
+//! same power cycle and op counter, so a cut lands on a segment write or sync as well.
+//!
 //! A kill -9 keeps the page cache, so only this shows a missing fsync. The journal is put on it
-//! with `RedbJournal::open_with_backend(disk.factory(), ..)`; `tests/power_loss.rs` drives it.
+//! with `RedbJournal::open_with_backend(disk.factory(), Some((disk.segment_fs(), ..)), ..)`;
+//! `tests/power_loss.rs` drives it.
+
+pub mod segments;
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use segments::SegFiles;
 
 /// What survives a cut besides the durable image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,28 +37,114 @@ enum Change {
     SetLen(u64),
 }
 
-#[derive(Debug)]
-struct State {
+/// What a write, length change, sync or file operation was on: where a cut landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OpKind {
+    DbWrite,
+    DbSetLen,
+    DbSync,
+    SegWrite,
+    SegSetLen,
+    SegSync,
+    /// A segment file created (durable when it returns).
+    SegCreate,
+    /// A segment file removed (durable when it returns).
+    SegRemove,
+}
+
+impl OpKind {
+    /// Whether the op was on the segment log (not on the database).
+    pub fn is_segment(self) -> bool {
+        !matches!(self, OpKind::DbWrite | OpKind::DbSetLen | OpKind::DbSync)
+    }
+}
+
+/// One file's bytes: what a power loss keeps apart from what was written since.
+#[derive(Debug, Default)]
+struct Image {
     /// What a power loss keeps: the image at the last completed sync.
     durable: Vec<u8>,
     /// What reads see: the durable image with every change since applied.
     current: Vec<u8>,
     /// The changes since the last completed sync, in order.
     unsynced: Vec<Change>,
+}
+
+impl Image {
+    fn change(&mut self, change: Change) {
+        apply(&mut self.current, &change);
+        self.unsynced.push(change);
+    }
+
+    /// A completed sync (`lying`: one that makes nothing durable).
+    fn sync(&mut self, lying: bool) {
+        if lying {
+            return;
+        }
+        for change in self.unsynced.drain(..) {
+            apply(&mut self.durable, &change);
+        }
+    }
+
+    /// The power goes: the unsynced changes are dropped, or (torn) a subset drawn from `rng`
+    /// reaches the durable image.
+    fn cut(&mut self, how: Cut, rng: &mut u64) {
+        if let Cut::Torn { .. } = how {
+            for change in &self.unsynced {
+                if next(rng) & 1 == 1 {
+                    apply(&mut self.durable, change);
+                }
+            }
+        }
+        self.unsynced.clear();
+    }
+
+    /// The power comes back: reads see the durable image.
+    fn restore(&mut self) {
+        self.current = self.durable.clone();
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Option<()> {
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(out.len())?;
+        out.copy_from_slice(self.current.get(start..end)?);
+        Some(())
+    }
+}
+
+/// An armed cut.
+#[derive(Debug, Clone, Copy)]
+struct Armed {
+    at: u64,
+    how: Cut,
+    /// Counted in segment ops only.
+    segment: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The database's image.
+    db: Image,
+    /// The segment files.
+    segs: SegFiles,
     /// The power cycle; a backend of another cycle fails every call.
     cycle: u64,
     /// Whether the power is on (no cut since the last `power_on`).
     on: bool,
-    /// Writes, length changes and syncs this cycle.
+    /// Writes, length changes, syncs and segment file creations and removals this cycle.
     ops: u64,
-    /// The cut is armed: it happens instead of the op with this number (`ops` counted from 1).
-    cut_at: Option<(u64, Cut)>,
-    /// The op number the cut happened at (`None` for a cut by hand or none yet).
-    cut_op: Option<u64>,
+    /// Those of them on the segment log.
+    seg_ops: u64,
+    /// The cut is armed: it happens instead of the op with this number (counted from 1 in
+    /// `ops`, or in `seg_ops` when `segment`).
+    cut_at: Option<Armed>,
+    /// The op number the cut happened at and what it was (`None` for a cut by hand or none
+    /// yet).
+    cut_op: Option<(u64, OpKind)>,
     /// `sync_data` completes without making anything durable (a drive whose cache lies): the
     /// fault the power-loss test must be able to see.
     lying: bool,
-    /// The next write, length change or sync fails with an I/O error, the power stays on.
+    /// The next op fails with an I/O error, the power stays on.
     fail_next: bool,
     /// Backends made (each open of the database takes one).
     opened: u64,
@@ -91,32 +185,44 @@ fn next(state: &mut u64) -> u64 {
 
 impl State {
     fn cut(&mut self, how: Cut) {
-        if let Cut::Torn { seed } = how {
-            let mut rng = seed;
-            for change in &self.unsynced {
-                if next(&mut rng) & 1 == 1 {
-                    apply(&mut self.durable, change);
-                }
-            }
-        }
-        self.unsynced.clear();
+        let mut rng = match how {
+            Cut::Torn { seed } => seed,
+            Cut::Clean => 0,
+        };
+        self.db.cut(how, &mut rng);
+        self.segs.cut(how, &mut rng);
         self.on = false;
     }
 
-    /// Counts a write, length change or sync; fails it (and cuts the power) when it is the
-    /// armed one.
-    fn count(&mut self) -> io::Result<()> {
+    /// The state of the live power cycle `cycle`, or the error of a disk without power.
+    fn live(&mut self, cycle: u64) -> io::Result<&mut Self> {
+        if !self.on || self.cycle != cycle {
+            return Err(power_lost());
+        }
+        Ok(self)
+    }
+
+    /// Counts an op that changes the disk (`what`); fails it (and cuts the power) when it is
+    /// the armed one.
+    fn count(&mut self, what: OpKind) -> io::Result<()> {
         self.ops += 1;
+        if what.is_segment() {
+            self.seg_ops += 1;
+        }
         if self.fail_next {
             self.fail_next = false;
             return Err(io::Error::other("an injected I/O error"));
         }
-        if let Some((at, how)) = self.cut_at
-            && self.ops >= at
+        if let Some(armed) = self.cut_at
+            && (if armed.segment {
+                what.is_segment() && self.seg_ops >= armed.at
+            } else {
+                self.ops >= armed.at
+            })
         {
             self.cut_at = None;
-            self.cut_op = Some(self.ops);
-            self.cut(how);
+            self.cut_op = Some((self.ops, what));
+            self.cut(armed.how);
             return Err(power_lost());
         }
         Ok(())
@@ -128,12 +234,12 @@ impl Disk {
     pub fn new() -> Arc<Disk> {
         Arc::new(Disk {
             state: Mutex::new(State {
-                durable: Vec::new(),
-                current: Vec::new(),
-                unsynced: Vec::new(),
+                db: Image::default(),
+                segs: SegFiles::default(),
                 cycle: 0,
                 on: true,
                 ops: 0,
+                seg_ops: 0,
                 cut_at: None,
                 cut_op: None,
                 lying: false,
@@ -182,12 +288,28 @@ impl Disk {
         }
     }
 
-    /// Arms the cut: `after` more writes, length changes or syncs complete, the next one is
-    /// where the power goes (it does not happen).
+    /// Arms the cut: `after` more ops (writes, length changes, syncs, segment files created or
+    /// removed) complete, the next one is where the power goes (it does not happen).
     pub fn arm(&self, after: u64, how: Cut) {
         let mut s = self.lock();
         let at = s.ops + after + 1;
-        s.cut_at = Some((at, how));
+        s.cut_at = Some(Armed {
+            at,
+            how,
+            segment: false,
+        });
+    }
+
+    /// Arms the cut on the segment log: `after` more segment ops (writes, length changes,
+    /// syncs, files created or removed) complete, the next one is where the power goes.
+    pub fn arm_segment(&self, after: u64, how: Cut) {
+        let mut s = self.lock();
+        let at = s.seg_ops + after + 1;
+        s.cut_at = Some(Armed {
+            at,
+            how,
+            segment: true,
+        });
     }
 
     /// Cuts the power now (if it is on).
@@ -199,8 +321,9 @@ impl Disk {
         }
     }
 
-    /// The next write, length change or sync fails with an I/O error; nothing is lost and the
-    /// power stays on (a transient fault: the journal must reopen and go on).
+    /// The next op (write, length change, sync, segment file created or removed) fails with an
+    /// I/O error; nothing is lost and the power stays on (a transient fault: the journal must
+    /// reopen and go on).
     pub fn fail_next(&self) {
         self.lock().fail_next = true;
     }
@@ -217,16 +340,28 @@ impl Disk {
 
     /// The op number the armed cut happened at, when it did.
     pub fn cut_op(&self) -> Option<u64> {
-        self.lock().cut_op
+        self.lock().cut_op.map(|(n, _)| n)
     }
 
-    /// Writes, length changes and syncs of this power cycle so far.
+    /// What the op the armed cut happened at was, when it did.
+    pub fn cut_on(&self) -> Option<OpKind> {
+        self.lock().cut_op.map(|(_, what)| what)
+    }
+
+    /// Ops (writes, length changes, syncs, segment files created or removed) of this power
+    /// cycle so far.
     pub fn ops(&self) -> u64 {
         self.lock().ops
     }
 
-    /// From now on `sync_data` completes without making anything durable (`true`), or syncs
-    /// again (`false`). Only for showing that the power-loss test sees a missing fsync.
+    /// Those of them on the segment log.
+    pub fn segment_ops(&self) -> u64 {
+        self.lock().seg_ops
+    }
+
+    /// From now on `sync_data` (and a segment file's `sync`) completes without making anything
+    /// durable (`true`), or syncs again (`false`). Only for showing that the power-loss test
+    /// sees a missing fsync.
     pub fn set_lying(&self, lying: bool) {
         self.lock().lying = lying;
     }
@@ -238,10 +373,12 @@ impl Disk {
         if s.on {
             s.cut(Cut::Clean);
         }
-        s.current = s.durable.clone();
+        s.db.restore();
+        s.segs.restore();
         s.cycle += 1;
         s.on = true;
         s.ops = 0;
+        s.seg_ops = 0;
         s.cut_at = None;
         s.cut_op = None;
         s.lying = false;
@@ -249,7 +386,7 @@ impl Disk {
 
     /// The bytes a power loss now would keep (with [`Cut::Clean`]).
     pub fn durable_len(&self) -> u64 {
-        self.lock().durable.len() as u64
+        self.lock().db.durable.len() as u64
     }
 }
 
@@ -261,69 +398,51 @@ pub struct DiskBackend {
 }
 
 impl DiskBackend {
-    /// The disk's state, if this backend's power cycle is the live one.
-    fn live(&self) -> io::Result<MutexGuard<'_, State>> {
-        let s = self.disk.lock();
-        if !s.on || s.cycle != self.cycle {
-            return Err(power_lost());
-        }
-        Ok(s)
+    /// Runs `f` on the disk's state, if this backend's power cycle is the live one.
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> io::Result<T>) -> io::Result<T> {
+        f(self.disk.lock().live(self.cycle)?)
     }
 }
 
 impl redb::StorageBackend for DiskBackend {
     fn len(&self) -> Result<u64, io::Error> {
-        Ok(self.live()?.current.len() as u64)
+        self.with(|s| Ok(s.db.current.len() as u64))
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
-        let s = self.live()?;
-        let start = usize::try_from(offset).map_err(|_| io::Error::other("offset too large"))?;
-        let end = start + out.len();
-        if end > s.current.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "read past the end of the disk",
-            ));
-        }
-        out.copy_from_slice(&s.current[start..end]);
-        Ok(())
+        self.with(|s| {
+            s.db.read(offset, out).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "read past the end of the disk")
+            })
+        })
     }
 
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
-        let mut s = self.live()?;
-        s.count()?;
-        let change = Change::SetLen(len);
-        apply(&mut s.current, &change);
-        s.unsynced.push(change);
-        Ok(())
+        self.with(|s| {
+            s.count(OpKind::DbSetLen)?;
+            s.db.change(Change::SetLen(len));
+            Ok(())
+        })
     }
 
     fn sync_data(&self) -> Result<(), io::Error> {
-        let mut s = self.live()?;
-        s.count()?;
-        if s.lying {
-            return Ok(());
-        }
-        let State {
-            durable, unsynced, ..
-        } = &mut *s;
-        for change in unsynced.drain(..) {
-            apply(durable, &change);
-        }
-        Ok(())
+        self.with(|s| {
+            s.count(OpKind::DbSync)?;
+            let lying = s.lying;
+            s.db.sync(lying);
+            Ok(())
+        })
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
-        let mut s = self.live()?;
-        s.count()?;
-        let change = Change::Write {
-            offset,
-            data: data.to_vec(),
-        };
-        apply(&mut s.current, &change);
-        s.unsynced.push(change);
-        Ok(())
+        self.with(|s| {
+            s.count(OpKind::DbWrite)?;
+            s.db.change(Change::Write {
+                offset,
+                data: data.to_vec(),
+            });
+            Ok(())
+        })
     }
 }
 

@@ -156,7 +156,10 @@ fn a_large_commit_writes_as_it_goes_and_reads_back_from_file_and_buffer() {
         txn.buf.len() < WRITE_AT,
         "at most {WRITE_AT} bytes buffered, not the 2.4 MB appended"
     );
-    assert!(fs.open(1, false).unwrap().len().unwrap() >= 2_000_000, "written as it went");
+    assert!(
+        fs.open(1, false).unwrap().len().unwrap() >= 2_000_000,
+        "written as it went"
+    );
     for (n, loc) in locs.iter().enumerate() {
         assert_eq!(segs.read(loc, Some(&txn)).unwrap(), rec(n as u64));
     }

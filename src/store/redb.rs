@@ -12,6 +12,7 @@ mod handle;
 mod log_tables;
 pub mod segments;
 mod tables;
+mod upgrade;
 pub mod writer;
 
 pub use handle::{DEFAULT_CACHE_BYTES, DbHandle, ReadOnlyError};

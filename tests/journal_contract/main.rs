@@ -44,28 +44,32 @@ fn open_memory(clock: Clock, notify: NoticeSink, limits: Limits) -> Opened {
 }
 
 fn open_redb(clock: Clock, notify: NoticeSink, limits: Limits) -> Opened {
-    let dir = tempfile::tempdir().unwrap();
-    let db = courier::store::redb::DbHandle::open_with_cache(
-        &dir.path().join(DB_FILE),
-        DEFAULT_CACHE_BYTES,
+    open_redb_in(
+        tempfile::tempdir().unwrap(),
+        courier::store::redb::segments::DEFAULT_SEGMENT_BYTES,
+        clock,
+        notify,
+        limits,
     )
-    .unwrap();
-    let j = Arc::new(RedbJournal::start_with(db, notify, clock, limits).unwrap());
-    let c = j.clone();
-    Opened {
-        journal: j,
-        check: Box::new(move || c.db().check_invariants()),
-        _dir: Some(dir),
-    }
 }
 
 /// redb with segments of 4 KiB, so the cases roll over into new segments.
 fn open_redb_small_segments(clock: Clock, notify: NoticeSink, limits: Limits) -> Opened {
-    let dir = tempfile::tempdir().unwrap();
+    open_redb_in(tempfile::tempdir().unwrap(), 4096, clock, notify, limits)
+}
+
+/// A redb journal in `dir` with segments of `segment_bytes`.
+fn open_redb_in(
+    dir: tempfile::TempDir,
+    segment_bytes: u64,
+    clock: Clock,
+    notify: NoticeSink,
+    limits: Limits,
+) -> Opened {
     let db = courier::store::redb::DbHandle::open_with_segments(
         &dir.path().join(DB_FILE),
         DEFAULT_CACHE_BYTES,
-        4096,
+        segment_bytes,
     )
     .unwrap();
     let j = Arc::new(RedbJournal::start_with(db, notify, clock, limits).unwrap());

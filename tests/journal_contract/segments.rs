@@ -3,27 +3,13 @@
 //! slow endpoint still holds events in it is compacted (its live records moved, the file
 //! removed), and everything still loads, in order, after a reopen.
 
-use std::sync::Arc;
-
 use courier::store::redb::segments::SEGMENT_DIR;
-use courier::store::redb::{DB_FILE, DEFAULT_CACHE_BYTES, DbHandle, RedbJournal};
-use courier::store::{Clock, Limits, NoticeSink, ProgressOutcome::Delivered};
+use courier::store::{Limits, ProgressOutcome::Delivered};
 
-use super::{H, Opened, update};
+use super::{H, update};
 
 /// Segments of 4 KiB: a few dozen small records each.
 const SMALL: u64 = 4096;
-
-fn open_small(dir: &std::path::Path, clock: Clock, notify: NoticeSink, limits: Limits) -> Opened {
-    let db = DbHandle::open_with_segments(&dir.join(DB_FILE), DEFAULT_CACHE_BYTES, SMALL).unwrap();
-    let j = Arc::new(RedbJournal::start_with(db, notify, clock, limits).unwrap());
-    let c = j.clone();
-    Opened {
-        journal: j,
-        check: Box::new(move || c.db().check_invariants()),
-        _dir: None,
-    }
-}
 
 fn segment_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join(SEGMENT_DIR)).unwrap().count()
@@ -37,7 +23,11 @@ async fn retention_removes_emptied_segments_and_compacts_pinned_ones() {
         ..Default::default()
     };
     let path = dir.path().to_path_buf();
-    let h = H::open_in(move |c, n, l| open_small(&path, c, n, l), limits);
+    let h = H::open_in(
+        move |c, n, l| super::open_redb_in(dir, SMALL, c, n, l),
+        limits,
+    );
+    let dir = path;
     h.put("fast").await;
     h.put("slow").await;
     let body = "x".repeat(200);
@@ -50,7 +40,7 @@ async fn retention_removes_emptied_segments_and_compacts_pinned_ones() {
         }
         slow.push(h.send("slow", &body).await);
     }
-    let before = segment_files(dir.path());
+    let before = segment_files(&dir);
     assert!(before >= 8, "records rolled over into {before} segments");
     for (n, (id, seq)) in fast.iter().enumerate() {
         h.progress(update("fast", id, *seq, 1, Delivered)).await;
@@ -75,7 +65,7 @@ async fn retention_removes_emptied_segments_and_compacts_pinned_ones() {
         moved > 0,
         "compaction moved the slow events out of sparse segments"
     );
-    let after = segment_files(dir.path());
+    let after = segment_files(&dir);
     assert!(
         after * 3 <= before,
         "{before} segment files before, {after} after compaction"

@@ -159,7 +159,14 @@ pub struct Segments {
     tail: Mutex<Tail>,
     /// Segments a commit emptied, removed once a durable commit covers it.
     doomed: Mutex<Vec<u64>>,
+    /// Segments removed, with when: their open handles stay for [`UNLINKED_GRACE`], so a
+    /// read whose snapshot is older than the commit that moved its record (compaction) still
+    /// reads it.
+    unlinked: Mutex<Vec<(u64, std::time::Instant)>>,
 }
+
+/// How long a removed segment's open handle is kept for readers of older snapshots.
+const UNLINKED_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What one write transaction appends, and how it changes each segment's live rows and bytes.
 #[derive(Debug)]
@@ -218,6 +225,7 @@ impl Segments {
             max_bytes: max_bytes.max(4096),
             tail: Mutex::new(tail),
             doomed: Mutex::new(Vec::new()),
+            unlinked: Mutex::new(Vec::new()),
         };
         if segs.fs.read_only() {
             return Ok(segs);
@@ -354,17 +362,28 @@ impl Segments {
         if let Ok(mut t) = self.tail.lock() {
             *t = txn.end();
         }
-        let Ok(mut doomed) = self.doomed.lock() else {
+        let (Ok(mut doomed), Ok(mut unlinked)) = (self.doomed.lock(), self.unlinked.lock()) else {
             return;
         };
+        let now = std::time::Instant::now();
+        unlinked.retain(|(id, at)| {
+            let keep = now.duration_since(*at) < UNLINKED_GRACE;
+            if !keep {
+                self.files.forget(*id);
+            }
+            keep
+        });
         doomed.extend(emptied);
         if durable {
             for id in doomed.drain(..) {
-                self.files.forget(id);
+                // Readers may still hold a stub into it from an older snapshot: its name goes
+                // now, its open handle (and so its space) after the grace.
+                let _ = self.file(id);
                 if let Err(e) = self.fs.remove(id) {
                     // Left behind, it is removed at the next open (no commit refers to it).
                     tracing::warn!(segment = id, error = %e, "cannot remove an emptied segment");
                 }
+                unlinked.push((id, now));
             }
         }
     }

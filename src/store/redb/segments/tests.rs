@@ -169,3 +169,22 @@ fn a_large_commit_writes_as_it_goes_and_reads_back_from_file_and_buffer() {
         assert_eq!(segs.read(loc, None).unwrap(), rec(n as u64));
     }
 }
+
+#[test]
+fn a_removed_segment_still_reads_through_its_open_handle_for_older_snapshots() {
+    let (_d, fs) = dir_fs();
+    let segs = Segments::open(fs.clone(), 4096, None, &BTreeSet::new()).unwrap();
+    let mut txn = segs.begin();
+    let first = segs.append(&mut txn, "ep", 0, &[9u8; 500]).unwrap();
+    for seq in 1..12 {
+        segs.append(&mut txn, "ep", seq, &[0u8; 500]).unwrap();
+    }
+    segs.flush(&mut txn).unwrap();
+    segs.committed(&txn, Vec::new(), true);
+    // A commit (compaction) empties segment 1 and is durable: the file's name is gone ...
+    let c = segs.begin();
+    segs.committed(&c, vec![1], true);
+    assert!(!fs.list().unwrap().contains(&1));
+    // ... but a reader whose snapshot still points into it reads its record.
+    assert_eq!(segs.read(&first, None).unwrap(), vec![9u8; 500]);
+}

@@ -187,9 +187,14 @@ impl SegmentFs for DirFs {
     }
 }
 
-/// Open segment files, by number: a file is opened once and read by every reader.
+/// Open segment files, by number: a file is opened once and read by every reader. At most
+/// [`MAX_OPEN`] are kept (a large journal of small segments would otherwise hold a descriptor
+/// for each); past it an arbitrary other one is closed, to be opened again when read.
 #[derive(Default)]
 pub(crate) struct OpenFiles(std::sync::RwLock<HashMap<u64, Arc<dyn SegmentFile>>>);
+
+/// Most segment files kept open.
+pub(crate) const MAX_OPEN: usize = 256;
 
 impl OpenFiles {
     pub(crate) fn get(&self, fs: &dyn SegmentFs, id: u64) -> io::Result<Arc<dyn SegmentFile>> {
@@ -199,16 +204,25 @@ impl OpenFiles {
             return Ok(f.clone());
         }
         let f = fs.open(id, false)?;
-        if let Ok(mut files) = self.0.write() {
-            files.insert(id, f.clone());
-        }
+        self.put(id, f.clone());
         Ok(f)
     }
 
     pub(crate) fn put(&self, id: u64, f: Arc<dyn SegmentFile>) {
         if let Ok(mut files) = self.0.write() {
+            if files.len() >= MAX_OPEN
+                && !files.contains_key(&id)
+                && let Some(other) = files.keys().copied().find(|k| *k != id)
+            {
+                files.remove(&other);
+            }
             files.insert(id, f);
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.read().map_or(0, |f| f.len())
     }
 
     pub(crate) fn forget(&self, id: u64) {

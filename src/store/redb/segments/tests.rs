@@ -188,3 +188,25 @@ fn a_removed_segment_still_reads_through_its_open_handle_for_older_snapshots() {
     // ... but a reader whose snapshot still points into it reads its record.
     assert_eq!(segs.read(&first, None).unwrap(), vec![9u8; 500]);
 }
+
+#[test]
+fn at_most_max_open_segment_files_are_kept_open() {
+    let (_d, fs) = dir_fs();
+    let segs = Segments::open(fs.clone(), 4096, None, &BTreeSet::new()).unwrap();
+    let mut txn = segs.begin();
+    let mut locs = Vec::new();
+    // ~4 frames a segment: 1,200 records fill ~300 segments.
+    for seq in 0..1_200u64 {
+        locs.push(
+            segs.append(&mut txn, "ep", seq, &[seq as u8; 1000])
+                .unwrap(),
+        );
+    }
+    segs.flush(&mut txn).unwrap();
+    segs.committed(&txn, Vec::new(), true);
+    assert!(txn.end().seg > fs::MAX_OPEN as u64);
+    for (seq, loc) in locs.iter().enumerate() {
+        assert_eq!(segs.read(loc, None).unwrap(), vec![seq as u8; 1000]);
+    }
+    assert!(segs.files.len() <= fs::MAX_OPEN);
+}

@@ -51,6 +51,9 @@
 //! 6. **Rows decode.** Endpoint, dead-letter, attempt and progress rows decode as their shape
 //!    (a pending record that fails its check is no violation: delivery quarantines it as
 //!    `RECORD_CORRUPT`).
+//! 7. **The segment log agrees with its rows** (redb only, `redb/segments/check.rs`): each
+//!    segment's live count is the stubs pointing into it, every stub lies inside the
+//!    committed end of the log, every listed segment's file opens.
 //!
 //! Channels may name an endpoint that was deleted after them (the ingress answers that);
 //! that is not a violation.
@@ -59,9 +62,10 @@
 //!
 //! | table          | key                     | value                                   |
 //! |----------------|-------------------------|-----------------------------------------|
-//! | `meta`         | name                    | u64 (`schema`; `tomb:<endpoint>` = next seq of a deleted endpoint) |
+//! | `meta`         | name                    | u64 (`schema`; `tomb:<endpoint>` = next seq of a deleted endpoint; `seg_active`, `seg_len` = the segment log's committed end) |
 //! | `endpoints`    | endpoint id             | postcard [`EndpointRecord`] (two shapes: [`EndpointRecord::decode`]) |
-//! | `events`       | (endpoint, seq)         | [`crate::core::record`] bytes, pending events only |
+//! | `events`       | (endpoint, seq)         | a 29-byte stub into the segment log (schema 4; `redb/segments.rs`), or [`crate::core::record`] bytes in rows written before; pending and retained events |
+//! | `segments`     | segment number          | (live rows, live record bytes) of that segment file (schema 4) |
 //! | `progress`     | (endpoint, seq)         | postcard [`EventProgress`], attempted pending events |
 //! | `dead_letters` | event id                | postcard [`DeadLetter`]                 |
 //! | `dead_records` | event id                | [`crate::core::record`] bytes of the dead letter |

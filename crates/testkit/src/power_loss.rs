@@ -10,7 +10,7 @@
 //!
 //! A kill -9 keeps the page cache, so only this shows a missing fsync. The journal is put on it
 //! with `RedbJournal::open_with_backend(disk.factory(), Some((disk.segment_fs(), ..)), ..)`;
-//! `tests/power_loss.rs` drives it.
+//! `tests/power_loss/` drives it.
 
 pub mod segments;
 

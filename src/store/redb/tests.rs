@@ -12,12 +12,9 @@ use crate::store::rules::dead_letters::page;
 use crate::store::{DeadQuery, EnqueueReq};
 use redb::{Database, ReadableDatabase};
 
-#[tokio::test]
-async fn without_the_index_one_endpoints_dead_letters_are_scanned_in_seq_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(DB_FILE);
-    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
-    let config = EndpointConfig {
+/// An endpoint the cases put (never delivered to).
+fn config() -> EndpointConfig {
+    EndpointConfig {
         url: "https://receiver.test/hook".into(),
         secret: None,
         password: None,
@@ -25,7 +22,15 @@ async fn without_the_index_one_endpoints_dead_letters_are_scanned_in_seq_order()
         retry_schedule_ms: vec![],
         max_in_flight: 1,
         max_backlog: None,
-    };
+    }
+}
+
+#[tokio::test]
+async fn without_the_index_one_endpoints_dead_letters_are_scanned_in_seq_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let config = config();
     j.put_endpoint("a".into(), config.clone()).await.unwrap();
     j.put_endpoint("b".into(), config).await.unwrap();
     let ids = IdGen::new();
@@ -112,15 +117,7 @@ async fn a_sweep_that_moves_the_log_on_keeps_the_live_rows_of_the_segment_it_lef
         ..Limits::default()
     };
     let j = RedbJournal::start_with(db, Box::new(|_| {}), clock, limits).unwrap();
-    let config = EndpointConfig {
-        url: "https://receiver.test/hook".into(),
-        secret: None,
-        password: None,
-        timeout_ms: 5000,
-        retry_schedule_ms: vec![],
-        max_in_flight: 1,
-        max_backlog: None,
-    };
+    let config = config();
     j.put_endpoint("slow".into(), config.clone()).await.unwrap();
     j.put_endpoint("fast".into(), config).await.unwrap();
     let ids = IdGen::new();

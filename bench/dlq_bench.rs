@@ -54,6 +54,7 @@ fn config() -> EndpointConfig {
         retry_schedule_ms: vec![],
         max_in_flight: 1,
         max_backlog: None,
+        security: Default::default(),
     }
 }
 

@@ -81,6 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         retry_schedule_ms: vec![5_000, 15_000, 60_000],
         max_in_flight: 1,
         max_backlog: None,
+        security: Default::default(),
     };
     let mut eps = Vec::with_capacity(args.endpoints);
     for i in 0..args.endpoints {

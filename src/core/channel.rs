@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use crate::core::endpoint::{SpecError, check_secret, explicit, redact_serde, valid_endpoint_id};
-use crate::core::model::{ChannelConfig, DEFAULT_CHANNEL_RATE};
+use crate::core::model::{ChannelConfig, ChannelSecurity, DEFAULT_CHANNEL_RATE};
 use crate::core::secret::Secret;
 
 /// Largest accepted channel rate (and burst).
@@ -49,6 +49,8 @@ pub struct ChannelSpec {
     pub rate_limit: u32,
     /// Requests accepted in a burst (defaults to the rate).
     pub burst: u32,
+    /// Inbound secret in rotation, timestamp tolerance.
+    pub security: ChannelSecurity,
 }
 
 impl ChannelSpec {
@@ -88,11 +90,13 @@ impl ChannelSpec {
                 format!("rate_limit and burst must be 1-{RATE_MAX}"),
             ));
         }
+        let security = current.map(|c| c.security.clone()).unwrap_or_default();
         Ok(Self {
             endpoint,
             secret,
             rate_limit,
             burst,
+            security,
         })
     }
 
@@ -103,6 +107,7 @@ impl ChannelSpec {
             secret: c.secret.clone(),
             rate_limit: c.rate_limit,
             burst: c.burst,
+            security: c.security.clone(),
         }
     }
 
@@ -113,6 +118,7 @@ impl ChannelSpec {
             secret: self.secret,
             rate_limit: self.rate_limit,
             burst: self.burst,
+            security: self.security,
         }
     }
 }

@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::core::duration;
-use crate::core::model::{DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT, EndpointConfig};
+use crate::core::model::{
+    DEFAULT_RETRY_SCHEDULE, DEFAULT_TIMEOUT, EndpointConfig, EndpointSecurity,
+};
 use crate::core::retry::MIN_RETRY_DELAY;
 use crate::core::secret::Secret;
 
@@ -355,6 +357,8 @@ pub struct EndpointSpec {
     pub max_in_flight: u32,
     /// Most pending events (`None`: the daemon's `--max-backlog`).
     pub max_backlog: Option<u64>,
+    /// Signature scheme, secret in rotation, client certificate.
+    pub security: EndpointSecurity,
 }
 
 /// Whole milliseconds of a duration (every bound here fits in `u64`).
@@ -416,6 +420,7 @@ impl EndpointSpec {
         if let Some(n) = max_backlog {
             check_max_backlog(n)?;
         }
+        let security = current.map(|c| c.security.clone()).unwrap_or_default();
         Ok(Self {
             destination: DestinationKind::Webhook,
             url,
@@ -425,6 +430,7 @@ impl EndpointSpec {
             retry_schedule,
             max_in_flight,
             max_backlog,
+            security,
         })
     }
 
@@ -440,6 +446,7 @@ impl EndpointSpec {
             retry_schedule: stored_schedule(&c.retry_schedule_ms),
             max_in_flight: c.max_in_flight,
             max_backlog: c.max_backlog,
+            security: c.security.clone(),
         })
     }
 
@@ -453,6 +460,7 @@ impl EndpointSpec {
             retry_schedule_ms: self.retry_schedule.into_iter().map(ms).collect(),
             max_in_flight: self.max_in_flight,
             max_backlog: self.max_backlog,
+            security: self.security,
         }
     }
 }

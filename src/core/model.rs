@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::core::secret::Secret;
 use std::time::Duration;
 
+mod security;
+
+pub use security::{ChannelSecurity, EndpointSecurity, PreviousSecret, SignatureMode};
+
 /// Default attempt timeout (contract: 5 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default waits before retry 1, 2, 3 (contract: 5 s, 15 s, 60 s).
@@ -34,6 +38,10 @@ pub struct EndpointConfig {
     /// new field cannot be told from an old record's next one.
     #[serde(skip)]
     pub max_backlog: Option<u64>,
+    /// Signature scheme, secret in rotation, client certificate. Stored at the end of
+    /// [`EndpointRecord`] (fourth shape), for the same reason as `max_backlog`.
+    #[serde(skip)]
+    pub security: EndpointSecurity,
 }
 
 /// An endpoint as stored: configuration plus the counters the writer owns.
@@ -68,6 +76,9 @@ pub struct EndpointRecord {
     pub max_backlog: Option<u64>,
     /// Where the endpoint's log stands: its delivery cursor, what retention kept, its bytes.
     pub log: LogPos,
+    // ---- fourth shape (schema 5; trailing, see [`EndpointRecord::decode`]) ----
+    /// The stored `config.security` (not serialized where it is nested).
+    pub security: EndpointSecurity,
 }
 
 /// Where an endpoint's log stands (see the retained log in `store/rules/log.rs`).
@@ -132,6 +143,26 @@ struct EndpointRecordV2 {
     last_error: Option<ErrorInfo>,
 }
 
+/// The third shape of [`EndpointRecord`] (schemas 3 and 4): the second, then `max_backlog`
+/// and the log position.
+#[derive(Deserialize)]
+struct EndpointRecordV3 {
+    id: String,
+    config: EndpointConfig,
+    paused: bool,
+    created_ms: u64,
+    updated_ms: u64,
+    next_seq: u64,
+    pending: u64,
+    next_attempt_log: u64,
+    down: bool,
+    connected_at_ms: Option<u64>,
+    state_since_ms: Option<u64>,
+    last_error: Option<ErrorInfo>,
+    max_backlog: Option<u64>,
+    log: LogPos,
+}
+
 impl EndpointRecord {
     /// Decodes any of its shapes (postcard has no optional trailing fields: an older record
     /// ends where the newer fields begin, so the newer decode fails and the older shape is
@@ -140,7 +171,29 @@ impl EndpointRecord {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         if let Ok(mut rec) = postcard::from_bytes::<EndpointRecord>(bytes) {
             rec.config.max_backlog = rec.max_backlog;
+            rec.config.security = rec.security.clone();
             return Some(rec);
+        }
+        if let Ok(v3) = postcard::from_bytes::<EndpointRecordV3>(bytes) {
+            let mut config = v3.config;
+            config.max_backlog = v3.max_backlog;
+            return Some(Self {
+                id: v3.id,
+                config,
+                paused: v3.paused,
+                created_ms: v3.created_ms,
+                updated_ms: v3.updated_ms,
+                next_seq: v3.next_seq,
+                pending: v3.pending,
+                next_attempt_log: v3.next_attempt_log,
+                down: v3.down,
+                connected_at_ms: v3.connected_at_ms,
+                state_since_ms: v3.state_since_ms,
+                last_error: v3.last_error,
+                max_backlog: v3.max_backlog,
+                log: v3.log,
+                security: EndpointSecurity::default(),
+            });
         }
         if let Ok(v2) = postcard::from_bytes::<EndpointRecordV2>(bytes) {
             return Some(Self {
@@ -158,6 +211,7 @@ impl EndpointRecord {
                 last_error: v2.last_error,
                 max_backlog: None,
                 log: LogPos::default(),
+                security: EndpointSecurity::default(),
             });
         }
         let v1: EndpointRecordV1 = postcard::from_bytes(bytes).ok()?;
@@ -176,6 +230,7 @@ impl EndpointRecord {
             last_error: None,
             max_backlog: None,
             log: LogPos::default(),
+            security: EndpointSecurity::default(),
         })
     }
 
@@ -451,6 +506,10 @@ pub struct ChannelConfig {
     pub rate_limit: u32,
     /// Bucket size (requests accepted in a burst).
     pub burst: u32,
+    /// Secret in rotation and timestamp tolerance. Stored at the end of [`ChannelRecord`]
+    /// (second shape): a new field cannot follow a nested struct.
+    #[serde(skip)]
+    pub security: ChannelSecurity,
 }
 
 /// A channel as stored.
@@ -460,6 +519,36 @@ pub struct ChannelRecord {
     pub config: ChannelConfig,
     pub created_ms: u64,
     pub updated_ms: u64,
+    // ---- second shape (schema 5; trailing, see [`ChannelRecord::decode`]) ----
+    /// The stored `config.security`.
+    pub security: ChannelSecurity,
+}
+
+/// The first shape of [`ChannelRecord`] (schemas 1 to 4).
+#[derive(Deserialize)]
+struct ChannelRecordV1 {
+    id: String,
+    config: ChannelConfig,
+    created_ms: u64,
+    updated_ms: u64,
+}
+
+impl ChannelRecord {
+    /// Decodes either shape; a first-shape row has the default security settings.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if let Ok(mut rec) = postcard::from_bytes::<ChannelRecord>(bytes) {
+            rec.config.security = rec.security.clone();
+            return Some(rec);
+        }
+        let v1: ChannelRecordV1 = postcard::from_bytes(bytes).ok()?;
+        Some(Self {
+            id: v1.id,
+            config: v1.config,
+            created_ms: v1.created_ms,
+            updated_ms: v1.updated_ms,
+            security: ChannelSecurity::default(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -117,6 +117,7 @@ async fn rig(
         retry_schedule_ms: schedule_ms.to_vec(),
         max_in_flight,
         max_backlog: None,
+        security: Default::default(),
     };
     let (rec, _) = journal.put_endpoint("ep".into(), config).await.unwrap();
     let log: Log = Arc::default();
@@ -412,6 +413,7 @@ async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
             retry_schedule_ms: vec![10_000],
             max_in_flight: 1,
             max_backlog: None,
+            security: Default::default(),
         };
         let (rec, _) = journal
             .put_endpoint(format!("ep{i}"), config)

@@ -277,6 +277,7 @@ mod tests {
                 retry_schedule_ms: vec![],
                 max_in_flight: 1,
                 max_backlog: None,
+                security: Default::default(),
             },
             paused: false,
             created_ms: 0,
@@ -290,6 +291,7 @@ mod tests {
             last_error: None,
             max_backlog: None,
             log: Default::default(),
+            security: Default::default(),
         };
         t.endpoint_put("a", &encode(&rec)).unwrap();
         t.event_put("a", 1, b"r").unwrap();

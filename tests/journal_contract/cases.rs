@@ -452,6 +452,7 @@ pub async fn channels_need_their_endpoint(open: Open) {
         secret: None,
         rate_limit: 100,
         burst: 100,
+        security: Default::default(),
     };
     assert_eq!(
         h.j.put_channel("c1".into(), cfg("a")).await,

@@ -192,6 +192,7 @@ fn config() -> EndpointConfig {
         retry_schedule_ms: vec![1000, 2000],
         max_in_flight: 1,
         max_backlog: None,
+        security: Default::default(),
     }
 }
 

@@ -149,6 +149,7 @@ async fn run(actions: Vec<Action>) -> Result<Stats, TestCaseError> {
             retry_schedule_ms: vec![100, 200],
             max_in_flight: 1,
             max_backlog: None,
+            security: Default::default(),
         };
         call({
             let j = sys.journal.clone();

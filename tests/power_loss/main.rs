@@ -138,6 +138,7 @@ fn config() -> EndpointConfig {
         retry_schedule_ms: vec![100, 200],
         max_in_flight: 1,
         max_backlog: None,
+        security: Default::default(),
     }
 }
 

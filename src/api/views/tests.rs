@@ -163,6 +163,7 @@ fn endpoint_views_are_unchanged() {
             retry_schedule_ms: vec![100, 5_000, 120_000, 7_200_000],
             max_in_flight: 3,
             max_backlog: None,
+            security: Default::default(),
         },
         paused: false,
         created_ms: 1_795_240_146_123,
@@ -176,6 +177,7 @@ fn endpoint_views_are_unchanged() {
         last_error: None,
         max_backlog: None,
         log: Default::default(),
+        security: Default::default(),
     };
     let rt = RuntimeView {
         id: "acme".into(),
@@ -220,6 +222,7 @@ fn a_stored_endpoint_shows_its_stored_state() {
             retry_schedule_ms: vec![],
             max_in_flight: 1,
             max_backlog: None,
+            security: Default::default(),
         },
         paused: false,
         created_ms: 0,
@@ -233,6 +236,7 @@ fn a_stored_endpoint_shows_its_stored_state() {
         last_error: None,
         max_backlog: None,
         log: Default::default(),
+        security: Default::default(),
     };
     assert_eq!(endpoint_view(&rec, None, None, 1).state, "down");
     rec.paused = true;
@@ -298,9 +302,11 @@ fn channel_views_are_unchanged() {
             secret: Some("k".into()),
             rate_limit: 10,
             burst: 30,
+            security: Default::default(),
         },
         created_ms: 1_795_240_146_123,
         updated_ms: 1_795_240_146_124,
+        security: Default::default(),
     };
     assert_eq!(to_value(&channel_view(&r)), old_channel_view(&r));
     r.config.secret = None;

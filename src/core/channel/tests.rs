@@ -40,6 +40,7 @@ fn channel_updates_merge_every_field() {
         secret: Some("k".into()),
         rate_limit: 10,
         burst: 30,
+        security: Default::default(),
     };
     let upd = |b: &str| channel_config(b.as_bytes(), Some(&cur)).unwrap();
     assert_eq!(upd("{}"), cur, "an empty update changes nothing");

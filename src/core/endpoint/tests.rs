@@ -78,6 +78,7 @@ fn endpoint_updates_merge_every_field() {
         retry_schedule_ms: vec![1_000, 2_000],
         max_in_flight: 3,
         max_backlog: None,
+        security: Default::default(),
     };
     let upd = |b: &str| endpoint_config(b.as_bytes(), Some(&cur), false).unwrap();
     assert_eq!(upd("{}"), cur, "an empty update changes nothing");

@@ -363,3 +363,94 @@ fn connected_at_is_refreshed_at_most_once_a_minute() {
     assert!(rec.note_connected(1_000 + CONNECTED_REFRESH_MS));
     assert_eq!(rec.connected_at_ms, Some(1_000 + CONNECTED_REFRESH_MS));
 }
+
+#[test]
+fn security_settings_are_the_trailing_shape_and_older_rows_decode_without_them() {
+    use crate::core::secret::Secret;
+    let old = EndpointRecord::decode(
+        &postcard::to_stdvec(&v1::Endpoint {
+            id: "acme",
+            config: v1::Config {
+                url: "https://h/x",
+                secret: Some("s3cret"),
+                password: None,
+                timeout_ms: 5_000,
+                retry_schedule_ms: vec![5_000],
+                max_in_flight: 1,
+            },
+            paused: false,
+            created_ms: 10,
+            updated_ms: 20,
+            next_seq: 9,
+            pending: 3,
+            next_attempt_log: 7,
+            down: false,
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    // A third-shape row (schemas 3 and 4) is a fourth-shape row without its trailing
+    // security settings, which encode as four zero bytes when they are the defaults.
+    let mut third = EndpointRecord {
+        max_backlog: Some(5),
+        ..old.clone()
+    };
+    third.config.max_backlog = Some(5);
+    let fourth = postcard::to_stdvec(&third).unwrap();
+    assert_eq!(&fourth[fourth.len() - 4..], &[0, 0, 0, 0]);
+    let back = EndpointRecord::decode(&fourth[..fourth.len() - 4]).unwrap();
+    assert_eq!(back, third);
+    assert_eq!(back.config.max_backlog, Some(5));
+    // The fourth shape round-trips, and the nested config carries the settings.
+    let security = EndpointSecurity {
+        signature: SignatureMode::Standard,
+        previous_secret: Some(PreviousSecret {
+            secret: Secret::new("old"),
+            expires_ms: 99,
+        }),
+        client_cert_file: Some("/c.pem".into()),
+        client_key_file: Some("/k.pem".into()),
+    };
+    let mut rec = EndpointRecord {
+        security: security.clone(),
+        ..third
+    };
+    rec.config.security = security.clone();
+    let back = EndpointRecord::decode(&postcard::to_stdvec(&rec).unwrap()).unwrap();
+    assert_eq!(back.config.security, security);
+    assert_eq!(back, rec);
+
+    // Channels: the first shape decodes with no security settings; the second round-trips.
+    let ch = ChannelRecord {
+        id: "tg".into(),
+        config: ChannelConfig {
+            endpoint: "acme".into(),
+            secret: None,
+            rate_limit: 10,
+            burst: 10,
+            security: ChannelSecurity::default(),
+        },
+        created_ms: 1,
+        updated_ms: 2,
+        security: ChannelSecurity::default(),
+    };
+    let bytes = postcard::to_stdvec(&ch).unwrap();
+    assert_eq!(&bytes[bytes.len() - 2..], &[0, 0]);
+    assert_eq!(
+        ChannelRecord::decode(&bytes[..bytes.len() - 2]),
+        Some(ch.clone())
+    );
+    let sec = ChannelSecurity {
+        previous_secret: None,
+        timestamp_tolerance_ms: Some(300_000),
+    };
+    let mut ch2 = ChannelRecord {
+        security: sec.clone(),
+        ..ch
+    };
+    ch2.config.security = sec;
+    assert_eq!(
+        ChannelRecord::decode(&postcard::to_stdvec(&ch2).unwrap()),
+        Some(ch2)
+    );
+}

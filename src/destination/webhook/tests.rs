@@ -15,6 +15,7 @@ fn config(url: &str) -> EndpointConfig {
         retry_schedule_ms: vec![1_000],
         max_in_flight: 1,
         max_backlog: None,
+        security: Default::default(),
     }
 }
 

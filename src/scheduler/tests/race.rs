@@ -173,6 +173,7 @@ async fn an_event_enqueued_while_a_read_is_out_is_delivered() {
         retry_schedule_ms: vec![1_000],
         max_in_flight: 1,
         max_backlog: None,
+        security: Default::default(),
     };
     inner.put_endpoint("ep".into(), config).await.unwrap();
     // Three events wait in the journal when the scheduler starts: it reads them.

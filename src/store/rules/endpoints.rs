@@ -8,6 +8,7 @@ use crate::core::model::{
     ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord, EventProgress,
 };
 use crate::core::record;
+use crate::store::rules::read::decode_channel;
 use crate::store::tables::Tables;
 use crate::store::{Notice, StoreError, decode, encode};
 
@@ -32,6 +33,7 @@ impl Rules {
                 rec.connected_at_ms = None;
             }
             rec.max_backlog = config.max_backlog;
+            rec.security = config.security.clone();
             rec.config = config;
             rec.updated_ms = now;
             rec.clone()
@@ -42,6 +44,7 @@ impl Rules {
             let rec = EndpointRecord {
                 id: id.clone(),
                 max_backlog: config.max_backlog,
+                security: config.security.clone(),
                 config,
                 paused: false,
                 created_ms: now,
@@ -185,7 +188,7 @@ impl Rules {
         if !self.endpoints.contains_key(&config.endpoint) {
             return Ok(Err(StoreError::EndpointNotFound(config.endpoint)));
         }
-        let existing = match t.channel_get(&id, |v| decode::<ChannelRecord>("channel", v))? {
+        let existing = match t.channel_get(&id, decode_channel)? {
             Some(Ok(c)) => Some(c),
             Some(Err(e)) => return Ok(Err(e)),
             None => None,
@@ -193,6 +196,7 @@ impl Rules {
         let created = existing.is_none();
         let rec = ChannelRecord {
             id,
+            security: config.security.clone(),
             config,
             created_ms: existing.map_or(now, |e| e.created_ms),
             updated_ms: now,

@@ -29,11 +29,16 @@ fn decode_endpoint(v: &[u8]) -> Result<EndpointRecord, StoreError> {
     EndpointRecord::decode(v).ok_or_else(|| StoreError::Corrupt("endpoint does not decode".into()))
 }
 
+/// A channel row of either shape ([`ChannelRecord::decode`]).
+pub(crate) fn decode_channel(v: &[u8]) -> Result<ChannelRecord, StoreError> {
+    ChannelRecord::decode(v).ok_or_else(|| StoreError::Corrupt("channel does not decode".into()))
+}
+
 /// All ingress channels, sorted by id.
 pub fn channels(t: &impl ReadTables) -> Result<Vec<ChannelRecord>, StoreError> {
     let mut out = Vec::new();
     t.channels_each(|_, v| {
-        out.push(decode("channel", v)?);
+        out.push(decode_channel(v)?);
         Ok(true)
     })?;
     Ok(out)

@@ -107,6 +107,7 @@ fn config() -> EndpointConfig {
         retry_schedule_ms: vec![1000],
         max_in_flight: 1,
         max_backlog: None,
+        security: Default::default(),
     }
 }
 

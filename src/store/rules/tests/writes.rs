@@ -236,6 +236,7 @@ fn channels_need_their_endpoint_and_keep_their_creation_time() {
         secret: None,
         rate_limit: 10,
         burst: 10,
+        security: Default::default(),
     };
     let c = cfg("a");
     let r = fx.tx(|r, t, now, _| r.put_channel(t, "ch".into(), c, now));

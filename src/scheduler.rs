@@ -20,10 +20,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::core::endpoint::EndpointSpec;
-use crate::core::model::{AttemptKind, AttemptRecord, EndpointRecord, ErrorInfo, EventProgress};
-use crate::core::partition::{Effect, Finish, Input, Partition, Pending, Policy, RetryNow};
+use crate::core::model::{AttemptKind, AttemptRecord, EndpointRecord, ErrorInfo};
+use crate::core::partition::{Effect, Finish, Input, Partition, Policy, RetryNow};
 use crate::core::timefmt::now_ms;
-use crate::destination::{Delivery, Destination, Factory, Outcome};
+use crate::destination::{Delivery, Factory, Outcome};
 use crate::operator::OperatorEvent;
 use crate::store::{
     Journal, Loaded, Notice, ProgressOutcome, ProgressUpdate, QueuedEvent, StoreError,
@@ -33,72 +33,11 @@ pub use crate::core::partition::BUFFER;
 pub use handle::{RuntimeView, SchedMsg, SchedulerConfig, SchedulerHandle};
 
 mod handle;
+mod part;
 mod report;
 
+use part::Part;
 use report::{Meters, fill_oldest, log_health, quarantine};
-
-/// One endpoint: its state machine, its destination, what operators see.
-struct Part {
-    id: Arc<str>,
-    core: Partition<QueuedEvent>,
-    dest: Arc<dyn Destination>,
-    last_error: Option<ErrorInfo>,
-    /// Tells this partition from an earlier one of the same id (a read's answer may outlive it).
-    epoch: u64,
-}
-
-impl Part {
-    /// `now` and `now_ms` are the same instant, in partition time and unix ms.
-    fn view(&self, now: Duration, now_ms: u64) -> RuntimeView {
-        let backlog = self.core.backlog();
-        RuntimeView {
-            id: self.id.to_string(),
-            state: if self.core.is_paused() {
-                "paused"
-            } else if self.core.is_down() {
-                "down"
-            } else {
-                "active"
-            },
-            backlog,
-            in_flight: self.core.in_flight(),
-            last_error: self.last_error.clone(),
-            next_attempt_ms: self
-                .core
-                .next_due()
-                .map(|t| now_ms + t.saturating_sub(now).as_millis() as u64),
-            oldest_event_ms: (backlog > 0)
-                .then(|| self.core.oldest().map(|e| e.meta.enqueued_at_ms))
-                .flatten(),
-        }
-    }
-}
-
-impl Pending for QueuedEvent {
-    type Snapshot = EventProgress;
-    type Attempt = AttemptRecord;
-
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-
-    fn failures(&self) -> u32 {
-        self.progress.failures
-    }
-
-    fn begin_attempt(&mut self) -> u32 {
-        self.progress.attempts += 1;
-        self.progress.attempts
-    }
-
-    fn count_failure(&mut self) {
-        self.progress.failures += 1;
-    }
-
-    fn snapshot(&self) -> EventProgress {
-        self.progress.clone()
-    }
-}
 
 /// What an attempt task hands back.
 struct Done {

@@ -8,7 +8,7 @@ use crate::core::model::EndpointConfig;
 use crate::core::record::EventMeta;
 use crate::core::retry::FailureKind;
 use crate::destination::http::Answer as HttpAnswer;
-use crate::destination::{BuildError, DFuture, Ping};
+use crate::destination::{BuildError, DFuture, Destination, Ping};
 use crate::store::redb::RedbJournal;
 use crate::store::{EnqueueReq, StoreError};
 

@@ -75,6 +75,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     if !created.dirs.is_empty() {
         created.journal = Some(db_path.clone());
     }
+    let keys = master_key(&cfg, &mut created)?;
     let (sched_handle, sched_rx) = Scheduler::channel();
     let notify_handle = sched_handle.clone();
     // Before the journal and the scheduler take their metric handles.
@@ -83,10 +84,19 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         &db_path,
         cfg.cache_bytes,
         cfg.segment_bytes,
+        keys.ring.clone(),
         Box::new(move |n| notify_handle.notify(n)),
         cfg.limits(),
     )
-    .map_err(|e| DaemonError::Runtime(format!("cannot open the journal: {e}")))?;
+    .map_err(|e| {
+        // Refused before anything was sealed under it: a key made now is of no use.
+        if let Some(made) = &keys.created
+            && e.to_string().contains(redb_store::KEY_MISMATCH)
+        {
+            let _ = std::fs::remove_file(made);
+        }
+        DaemonError::Runtime(format!("cannot open the journal: {e}"))
+    })?;
     let journal: Arc<dyn Journal> = Arc::new(journal);
     let endpoints = journal
         .endpoints()
@@ -210,6 +220,30 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     }
 }
 
+/// The master keys of the journal's sealed rows ([`crate::store::seal::key_file`]): a refusal
+/// is a configuration error naming its code. A key file this start creates is announced (it
+/// must be backed up) and, in a data dir this start created, removed again by a failed start.
+fn master_key(
+    cfg: &Config,
+    created: &mut Created,
+) -> Result<crate::store::seal::key_file::MasterKeys, DaemonError> {
+    let keys = crate::store::seal::key_file::load(
+        cfg.master_key_file.as_deref(),
+        cfg.master_key.as_ref(),
+        &cfg.data_dir,
+        true,
+    )
+    .map_err(|e| DaemonError::Config(e.to_string()))?;
+    if let Some(made) = &keys.created {
+        if created.journal.is_some() {
+            created.key = Some(made.clone());
+        }
+        tracing::warn!(file = %made.display(), key_id = %keys.ring.sealing_id(), "created a new master key; back it up: without it the endpoints and channels in the journal cannot be read");
+    }
+    tracing::info!(source = %keys.source, key_id = %keys.ring.sealing_id(), keys = keys.ring.ids().len(), "master key loaded");
+    Ok(keys)
+}
+
 /// The start-up lines about who can use the TCP admin API: a warning when it binds a
 /// non-loopback address and when it takes requests without a token; a note when no token is
 /// configured (it then refuses every `/v1/…` request).
@@ -254,6 +288,8 @@ struct Created {
     dirs: Vec<PathBuf>,
     /// The journal file, when it lies in a data dir this start created.
     journal: Option<PathBuf>,
+    /// The master key file, when it lies in a data dir this start created.
+    key: Option<PathBuf>,
 }
 
 impl Created {
@@ -261,6 +297,7 @@ impl Created {
     fn keep(&mut self) {
         self.dirs.clear();
         self.journal = None;
+        self.key = None;
     }
 }
 
@@ -273,6 +310,9 @@ impl Drop for Created {
                 let _ = std::fs::remove_dir_all(dir.join(redb_store::segments::SEGMENT_DIR));
             }
             let _ = std::fs::remove_file(journal);
+        }
+        if let Some(key) = self.key.take() {
+            let _ = std::fs::remove_file(key);
         }
         // Only empty directories are removed: anything else found there is left alone.
         for dir in self.dirs.drain(..) {

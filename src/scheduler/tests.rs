@@ -105,6 +105,7 @@ async fn rig(
         RedbJournal::open(
             &dir.path().join("t.redb"),
             crate::store::redb::DEFAULT_CACHE_BYTES,
+            crate::store::seal::KeyRing::test_ring(),
             Box::new(move |n| h2.notify(n)),
         )
         .unwrap(),
@@ -374,6 +375,7 @@ async fn unknown_endpoint_is_refused_by_the_journal() {
     let journal = RedbJournal::open(
         &dir.path().join("t.redb"),
         crate::store::redb::DEFAULT_CACHE_BYTES,
+        crate::store::seal::KeyRing::test_ring(),
         Box::new(|_| {}),
     )
     .unwrap();
@@ -398,6 +400,7 @@ async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
         RedbJournal::open(
             &dir.path().join("t.redb"),
             crate::store::redb::DEFAULT_CACHE_BYTES,
+            crate::store::seal::KeyRing::test_ring(),
             Box::new(move |n| h2.notify(n)),
         )
         .unwrap(),

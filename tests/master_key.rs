@@ -200,7 +200,7 @@ async fn a_flipped_byte_in_a_stored_endpoint_refuses_the_start_naming_it() {
     assert_eq!(d.terminate(), Some(0));
     let db_path = d.data.join("courier.redb");
     let row = {
-        use ::redb::{ReadableDatabase, ReadableTable};
+        use ::redb::ReadableDatabase;
         let db = ::redb::Database::create(&db_path).unwrap();
         let tx = db.begin_read().unwrap();
         let t = tx.open_table(ENDPOINTS).unwrap();

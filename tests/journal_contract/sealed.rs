@@ -1,7 +1,7 @@
 //! redb only: the sealed rows. Endpoint and channel rows are sealed on disk (no clear postcard,
 //! no secret or URL in the file); a changed byte refuses the open naming the row; a journal
 //! sealed under another key is refused naming the key it needs; a journal of schema 4 (clear
-//! rows) is read in clear offline and sealed by the next open; a key prepended to the ring
+//! rows) is read in clear offline and sealed (and compacted) by the next open; a key prepended to the ring
 //! reseals every row at open, after which the old key alone no longer opens them.
 
 use std::sync::Arc;
@@ -224,6 +224,14 @@ async fn a_schema_4_journal_reads_in_clear_offline_and_is_sealed_by_the_next_ope
         assert_eq!(
             sealed_by(&raw(dir.path(), table, key)),
             Some(fresh.sealing_id())
+        );
+    }
+    // The upgrade compacted the file: the pages that held the clear rows are gone.
+    let file = std::fs::read(&path).unwrap();
+    for s in [SECRET, PASSWORD, CHANNEL_SECRET, URL] {
+        assert!(
+            !contains(&file, s),
+            "{s} is still in the file after the upgrade"
         );
     }
     let db = Database::create(&path).unwrap();

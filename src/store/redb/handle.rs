@@ -420,6 +420,18 @@ fn open_private(path: &Path) -> Result<std::fs::File, StoreError> {
     Ok(file)
 }
 
+/// Compacts the file once the upgrade sealed its rows, so that the pages that held them in
+/// clear are reused or cut off now rather than some day. A failed compaction leaves a valid
+/// file (redb compacts in transactions): it is logged and the open goes on.
+fn compact_after_sealing(db: &mut Database) {
+    match db.compact() {
+        Ok(_) => tracing::info!("journal compacted after sealing its rows"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not compact the journal after sealing its rows; the pages that held them in clear are reused as the journal grows")
+        }
+    }
+}
+
 /// A database just opened, with its segment log's committed end and live segments.
 type Opened = (Database, Option<Tail>, std::collections::BTreeSet<u64>);
 
@@ -467,7 +479,8 @@ fn open_on(backend: &OpenOn, cache_bytes: usize, keys: &KeyRing) -> Result<Opene
 /// Checks (or sets, or upgrades) the schema of a freshly opened database and opens its tables;
 /// checks that every sealed row opens under `keys` and reseals those sealed under an older
 /// key; answers it with the segment log's committed end and the segments it lists.
-fn prepare(db: Database, keys: &KeyRing) -> Result<Opened, StoreError> {
+fn prepare(mut db: Database, keys: &KeyRing) -> Result<Opened, StoreError> {
+    let mut sealed_now = 0;
     let tx = db.begin_write().map_err(StoreError::from_redb)?;
     let mut tail = None;
     let mut live = std::collections::BTreeSet::new();
@@ -484,7 +497,7 @@ fn prepare(db: Database, keys: &KeyRing) -> Result<Opened, StoreError> {
             }
             Some(SCHEMA_VERSION) => {}
             Some(v @ (1..=4)) => {
-                super::upgrade::upgrade(&tx, v, keys)?;
+                sealed_now = super::upgrade::upgrade(&tx, v, keys)?;
                 meta.insert("schema", SCHEMA_VERSION)
                     .map_err(StoreError::from_redb)?;
             }
@@ -528,5 +541,8 @@ fn prepare(db: Database, keys: &KeyRing) -> Result<Opened, StoreError> {
         );
     }
     tx.commit().map_err(StoreError::from_redb)?;
+    if sealed_now > 0 {
+        compact_after_sealing(&mut db);
+    }
     Ok((db, tail, live))
 }

@@ -13,12 +13,12 @@ use crate::store::seal::KeyRing;
 /// Brings a journal of schema `from` to [`crate::store::SCHEMA_VERSION`], in the open's write transaction
 /// (nothing of it stays if that fails): schema 1 gains the dead-letter index; schema 2 the
 /// retained log's byte counts and its attempt log's ring; schema 4 and older their sealed
-/// rows.
+/// rows. Answers how many rows it sealed.
 pub(super) fn upgrade(
     tx: &redb::WriteTransaction,
     from: u64,
     keys: &KeyRing,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     if from < 2 {
         // The first schema had no dead-letter index.
         build_dead_index(tx)?;
@@ -31,16 +31,17 @@ pub(super) fn upgrade(
     }
     // Schema 4 (the segment log) changes no row: records of older rows stay in them, new
     // ones go to segments.
+    let mut rows = 0;
     if from < 5 {
         // Last: the steps above write endpoint rows in clear.
-        let rows = super::sealed::seal_all(tx, keys)?;
+        rows = super::sealed::seal_all(tx, keys)?;
         tracing::info!(
             rows,
             key_id = %keys.sealing_id(),
             "endpoint and channel rows sealed under the master key (journal schema {from} -> 5)"
         );
     }
-    Ok(())
+    Ok(rows)
 }
 
 /// Moves the attempt log of a journal of schema 2 (rows at the plain attempt number `n`, the

@@ -12,6 +12,7 @@
 //! finish within `shutdown_grace` and journals their results → the retention task stops → the
 //! writer makes everything durable → exit 0. An attempt cut off by the grace period is simply sent again next start.
 
+mod master_key;
 pub mod retention;
 
 use std::path::{Path, PathBuf};
@@ -75,7 +76,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     if !created.dirs.is_empty() {
         created.journal = Some(db_path.clone());
     }
-    let keys = master_key(&cfg, &mut created)?;
+    let keys = master_key::load(&cfg, &mut created)?;
     let (sched_handle, sched_rx) = Scheduler::channel();
     let notify_handle = sched_handle.clone();
     // Before the journal and the scheduler take their metric handles.
@@ -218,30 +219,6 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         }
         Err(e) => Err(DaemonError::Runtime(format!("final commit failed: {e}"))),
     }
-}
-
-/// The master keys of the journal's sealed rows ([`crate::store::seal::key_file`]): a refusal
-/// is a configuration error naming its code. A key file this start creates is announced (it
-/// must be backed up) and, in a data dir this start created, removed again by a failed start.
-fn master_key(
-    cfg: &Config,
-    created: &mut Created,
-) -> Result<crate::store::seal::key_file::MasterKeys, DaemonError> {
-    let keys = crate::store::seal::key_file::load(
-        cfg.master_key_file.as_deref(),
-        cfg.master_key.as_ref(),
-        &cfg.data_dir,
-        true,
-    )
-    .map_err(|e| DaemonError::Config(e.to_string()))?;
-    if let Some(made) = &keys.created {
-        if created.journal.is_some() {
-            created.key = Some(made.clone());
-        }
-        tracing::warn!(file = %made.display(), key_id = %keys.ring.sealing_id(), "created a new master key; back it up: without it the endpoints and channels in the journal cannot be read");
-    }
-    tracing::info!(source = %keys.source, key_id = %keys.ring.sealing_id(), keys = keys.ring.ids().len(), "master key loaded");
-    Ok(keys)
 }
 
 /// The start-up lines about who can use the TCP admin API: a warning when it binds a

@@ -189,6 +189,14 @@ async fn no_secret_in_any_answer_or_log_line() {
         files += 1;
     }
     assert!(files >= 2, "the journal and a segment file at least");
+    // Nor is the master key itself in any log line of the run.
+    let keys = std::fs::read_to_string(&key_file).unwrap();
+    for key in keys
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        assert!(!log.contains(key), "the log shows the master key");
+    }
 }
 
 /// Every file under `dir`, at any depth.

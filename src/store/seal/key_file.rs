@@ -155,38 +155,50 @@ pub fn read(path: &Path) -> Result<Option<KeyRing>, MasterKeyError> {
         .map_err(|why| MasterKeyError::Invalid { what: shown, why })
 }
 
-/// Creates the key file at `path` (0600, a new key, synced with its directory); `None` when
-/// it exists already.
+/// Creates the key file at `path` (0600, a new key); `None` when it exists already. The key is
+/// written and synced to a temporary file first, then linked into place (which fails if the
+/// file appeared meanwhile: an existing key is never replaced), so a crash never leaves a
+/// partial key file behind.
 fn create_file(path: &Path) -> Result<Option<KeyRing>, MasterKeyError> {
     let shown = path.display().to_string();
     let fail =
         |e: std::io::Error| MasterKeyError::Missing(format!("{shown}: cannot create it: {e}"));
-    let mut file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
-        Err(e) => return Err(fail(e)),
-    };
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    // A temporary file left by a crash holds no key anything was sealed with.
+    let _ = std::fs::remove_file(&tmp);
     let text = format!("{HEADER}{}\n", generate_key());
     let ring = KeyRing::parse(&text).map_err(|why| MasterKeyError::Invalid {
         what: shown.clone(),
         why,
     })?;
-    let written = file
-        .write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .and_then(|()| match path.parent() {
-            Some(dir) => std::fs::File::open(dir).and_then(|d| d.sync_all()),
-            None => Ok(()),
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
         });
     if let Err(e) = written {
-        // A half-written key file must not be taken for a key next time.
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(&tmp);
         return Err(fail(e));
     }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(None),
+        Err(e) => return Err(fail(e)),
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail)?;
     Ok(Some(ring))
 }

@@ -159,6 +159,14 @@ fn the_key_file_is_created_owner_only_once_and_read_back() {
     assert_eq!(first.created.as_deref(), Some(path.as_path()));
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1, "no temporary file is left");
+    // A temporary file left by a crash is no obstacle.
+    let crashed = tempfile::tempdir().unwrap();
+    std::fs::write(crashed.path().join("master.key.tmp"), "half a k").unwrap();
+    let made = key_file::load(None, None, crashed.path(), true).unwrap();
+    assert!(made.created.is_some());
+    assert!(!crashed.path().join("master.key.tmp").exists());
     let again = key_file::load(None, None, dir.path(), true).unwrap();
     assert_eq!(again.created, None);
     assert_eq!(again.ring.ids(), first.ring.ids());

@@ -1,8 +1,8 @@
 //! redb only: the sealed rows. Endpoint and channel rows are sealed on disk (no clear postcard,
 //! no secret or URL in the file); a changed byte refuses the open naming the row; a journal
 //! sealed under another key is refused naming the key it needs; a journal of schema 4 (clear
-//! rows) is read in clear offline and sealed (and compacted) by the next open; a key prepended to the ring
-//! reseals every row at open, after which the old key alone no longer opens them.
+//! rows) is read in clear offline and sealed (and compacted) by the next open; a key prepended
+//! to the ring reseals every row at open, after which the old key alone no longer opens them.
 
 use std::sync::Arc;
 

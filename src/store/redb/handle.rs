@@ -1,8 +1,10 @@
 //! The shared handle on the journal's database file: opening it (created owner-only, its
 //! tables and schema checked, the first schema's dead-letter index built, its sealed rows
-//! checked and resealed under the first master key), the read-only open of offline inspection,
-//! the reopen after an I/O error, and the reads every journal answer is made of. A handle may sit on another storage backend than the file ([`DbHandle::open_with_backend`]:
-//! the power-loss test's disk); it then opens and reopens through the backend's factory.
+//! checked and resealed under the first master key, compacted once after the upgrade sealed
+//! them), the read-only open of offline inspection, the reopen after an I/O error, and the
+//! reads every journal answer is made of. A handle may sit on another storage backend than the
+//! file ([`DbHandle::open_with_backend`]: the power-loss test's disk); it then opens and
+//! reopens through the backend's factory.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};

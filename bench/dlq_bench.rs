@@ -106,6 +106,7 @@ async fn main() {
         RedbJournal::open(
             &dir.path().join(DB_FILE),
             DEFAULT_CACHE_BYTES,
+            courier::store::seal::KeyRing::test_ring(),
             Box::new(|_| {}),
         )
         .unwrap(),

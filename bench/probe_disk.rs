@@ -70,6 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let j = Arc::new(RedbJournal::open(
         &path,
         DEFAULT_CACHE_BYTES,
+        courier::store::seal::KeyRing::test_ring(),
         Box::new(|_| {}),
     )?);
     let ids = IdGen::new();

@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the per-event CPU work on Courier's data path: record encode/decode
 //! (512 B body), HMAC-SHA256 signing (512 B), batch parsing (100 NDJSON lines), the attempt
-//! timeout wrapper against tokio's plain `timeout`, and the idempotency fingerprint.
+//! timeout wrapper against tokio's plain `timeout`, the idempotency fingerprint, and sealing and
+//! opening a 200 B endpoint row (the master key's AEAD).
 //!
 //! `cargo bench --bench hot_paths`
 
@@ -128,12 +129,31 @@ fn fingerprint(c: &mut Criterion) {
     g.finish();
 }
 
+/// Sealing and opening an endpoint row of a typical size (a delivery commit rewrites its
+/// endpoint's row: one seal per commit and endpoint; a read of it, one open).
+fn sealed_rows(c: &mut Criterion) {
+    use courier::store::seal::KeyRing;
+    let ring = KeyRing::test_ring();
+    let row = body(200);
+    let sealed = ring.seal("endpoints", b"acme-crm", &row);
+    let mut g = c.benchmark_group("sealed_endpoint_row_200B");
+    g.throughput(Throughput::Bytes(row.len() as u64));
+    g.bench_function("seal", |bench| {
+        bench.iter(|| ring.seal("endpoints", black_box(b"acme-crm"), black_box(&row)))
+    });
+    g.bench_function("open", |bench| {
+        bench.iter(|| ring.open("endpoints", black_box(b"acme-crm"), black_box(&sealed)))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     records,
     signing,
     batch,
     attempt_timeout,
-    fingerprint
+    fingerprint,
+    sealed_rows
 );
 criterion_main!(benches);

@@ -13,6 +13,7 @@ mod dlq;
 mod endpoint;
 pub mod explain;
 mod input;
+pub mod master_key;
 pub mod render;
 mod replay;
 mod send;
@@ -35,6 +36,7 @@ pub use channel::ChannelCmd;
 pub use dlq::DlqCmd;
 pub use endpoint::EndpointCmd;
 pub use explain::ExplainArgs;
+pub use master_key::MasterKeyCmd;
 pub use replay::ReplayArgs;
 pub use send::SendArgs;
 
@@ -87,6 +89,16 @@ pub struct ClientOpts {
     /// commands; while it runs, the daemon is asked instead).
     #[arg(long, id = "offline_data_dir", global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// With --data-dir: the master key file that opens the journal's endpoints and channels
+    /// (else COURIER_MASTER_KEY, else DIR/master.key).
+    #[arg(
+        long,
+        id = "offline_master_key_file",
+        global = true,
+        env = "COURIER_MASTER_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub master_key_file: Option<PathBuf>,
     /// Print the daemon's JSON answers instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -125,7 +137,7 @@ impl ClientOpts {
                     dir.display()
                 )));
             }
-            match crate::offline::open(dir).await {
+            match crate::offline::open(dir, self.master_key_file.as_deref()).await {
                 Ok(local) => {
                     opts.target = Some(Target::Local(local));
                     opts.token = None;

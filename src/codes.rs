@@ -16,6 +16,8 @@ pub enum Kind {
     DeadLetter,
     /// Printed by the command-line client itself.
     Client,
+    /// Why the daemon (or offline inspection) refused to start: printed on stderr.
+    Start,
 }
 
 impl Kind {
@@ -27,16 +29,18 @@ impl Kind {
             Kind::Attempt => "attempt",
             Kind::DeadLetter => "dead_letter",
             Kind::Client => "client",
+            Kind::Start => "start",
         }
     }
 
     /// Every kind, in the catalogue's order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Api,
         Kind::Ingress,
         Kind::Attempt,
         Kind::DeadLetter,
         Kind::Client,
+        Kind::Start,
     ];
 }
 
@@ -509,6 +513,37 @@ pub const CATALOG: &[CodeInfo] = &[
         "the daemon did not answer within 60 s",
         "the daemon may be stopping or overloaded; check its log, then try again",
     ),
+    // ---- refusals at start: the master key and the sealed rows ----
+    other(
+        "MASTER_KEY_MISSING",
+        Kind::Start,
+        "no master key where one was looked for (--master-key-file, COURIER_MASTER_KEY, the data dir's master.key), or it cannot be read; the journal's endpoints and channels are sealed under it",
+        "point --master-key-file (or COURIER_MASTER_KEY) at the key, or restore master.key into the data dir from its backup; a lost key cannot be recovered",
+    ),
+    other(
+        "MASTER_KEY_PERMISSIONS",
+        Kind::Start,
+        "the master key file is readable or writable by group or others",
+        "make it owner-only: chmod 600 FILE (and check who could read it meanwhile)",
+    ),
+    other(
+        "MASTER_KEY_INVALID",
+        Kind::Start,
+        "the master key file (or COURIER_MASTER_KEY) is not one base64 key of 32 bytes per line",
+        "fix the named line; make a key with courier master-key generate",
+    ),
+    other(
+        "MASTER_KEY_MISMATCH",
+        Kind::Start,
+        "a row of the journal is sealed under a master key not among those given (the message names the key id it needs)",
+        "give the key the journal was sealed with (restore master.key from its backup; courier master-key ids FILE shows a file's key ids); without it the endpoints and channels cannot be read",
+    ),
+    other(
+        "JOURNAL_ROW_CORRUPT",
+        Kind::Start,
+        "a stored endpoint or channel row failed its authentication check (a byte changed on disk, or the row was moved); it is never used",
+        "restore the data dir from a backup, or delete the named endpoint or channel and create it again; check the disk",
+    ),
 ];
 
 /// The catalogue entry of a code.
@@ -552,6 +587,7 @@ pub fn markdown() -> String {
             Kind::Attempt => "Why a delivery attempt failed (`last_error.code`, the attempt log)",
             Kind::DeadLetter => "Why an event became a dead letter (`reason`)",
             Kind::Client => "Printed by the command line itself",
+            Kind::Start => "Why the daemon or offline inspection refused to start",
         };
         out.push_str(&format!("\n**{title}**\n\n"));
         let status = kind == Kind::Api || kind == Kind::Ingress;

@@ -146,6 +146,14 @@ pub struct ServeArgs {
     /// endpoint.recovered, event.dead_lettered, endpoint.backlog_full) [default: none].
     #[arg(long, env = "COURIER_OPERATOR_ENDPOINT", value_name = "ID")]
     pub operator_endpoint: Option<String>,
+    /// File of the master keys that seal endpoints and channels in the journal (base64, one
+    /// per line, the first seals); else COURIER_MASTER_KEY, else DATA_DIR/master.key (created
+    /// 0600 on first start).
+    #[arg(long, env = "COURIER_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// The keys of `COURIER_MASTER_KEY` (read by [`Config::resolve`], never a flag).
+    #[arg(skip)]
+    pub master_key: Option<Secret>,
 }
 
 /// The config file's keys (all optional).
@@ -171,6 +179,7 @@ pub struct FileConfig {
     pub retention: Option<String>,
     pub segment_size: Option<limits::ByteSize>,
     pub operator_endpoint: Option<String>,
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// The resolved, validated configuration.
@@ -206,6 +215,11 @@ pub struct Config {
     pub segment_bytes: u64,
     /// Where operator events go.
     pub operator_endpoint: Option<String>,
+    /// The master key file (`--master-key-file`); `None`: `COURIER_MASTER_KEY`, else the data
+    /// dir's `master.key`.
+    pub master_key_file: Option<PathBuf>,
+    /// The keys of `COURIER_MASTER_KEY`.
+    pub master_key: Option<Secret>,
 }
 
 impl Default for Config {
@@ -230,6 +244,8 @@ impl Default for Config {
             retention: Duration::from_millis(crate::store::DEFAULT_RETENTION_MS),
             segment_bytes: crate::store::redb::segments::DEFAULT_SEGMENT_BYTES,
             operator_endpoint: None,
+            master_key_file: None,
+            master_key: None,
         }
     }
 }
@@ -255,6 +271,12 @@ impl Config {
                 .ok()
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
+                .map(Secret::new);
+        }
+        if args.master_key.is_none() {
+            args.master_key = std::env::var(crate::store::seal::key_file::KEY_ENV)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
                 .map(Secret::new);
         }
         Self::merge(&args, file)
@@ -390,6 +412,8 @@ impl Config {
             retention,
             segment_bytes,
             operator_endpoint,
+            master_key_file: args.master_key_file.clone().or(file.master_key_file),
+            master_key: args.master_key.clone(),
         })
     }
 }

@@ -12,6 +12,7 @@
 //! finish within `shutdown_grace` and journals their results → the retention task stops → the
 //! writer makes everything durable → exit 0. An attempt cut off by the grace period is simply sent again next start.
 
+mod master_key;
 pub mod retention;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +76,7 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
     if !created.dirs.is_empty() {
         created.journal = Some(db_path.clone());
     }
+    let keys = master_key::load(&cfg, &mut created)?;
     let (sched_handle, sched_rx) = Scheduler::channel();
     let notify_handle = sched_handle.clone();
     // Before the journal and the scheduler take their metric handles.
@@ -83,10 +85,19 @@ pub async fn run_until(cfg: Config, mut stop: watch::Receiver<bool>) -> Result<(
         &db_path,
         cfg.cache_bytes,
         cfg.segment_bytes,
+        keys.ring.clone(),
         Box::new(move |n| notify_handle.notify(n)),
         cfg.limits(),
     )
-    .map_err(|e| DaemonError::Runtime(format!("cannot open the journal: {e}")))?;
+    .map_err(|e| {
+        // Refused before anything was sealed under it: a key made now is of no use.
+        if let Some(made) = &keys.created
+            && e.to_string().contains(redb_store::KEY_MISMATCH)
+        {
+            let _ = std::fs::remove_file(made);
+        }
+        DaemonError::Runtime(format!("cannot open the journal: {e}"))
+    })?;
     let journal: Arc<dyn Journal> = Arc::new(journal);
     let endpoints = journal
         .endpoints()
@@ -254,6 +265,8 @@ struct Created {
     dirs: Vec<PathBuf>,
     /// The journal file, when it lies in a data dir this start created.
     journal: Option<PathBuf>,
+    /// The master key file, when it lies in a data dir this start created.
+    key: Option<PathBuf>,
 }
 
 impl Created {
@@ -261,6 +274,7 @@ impl Created {
     fn keep(&mut self) {
         self.dirs.clear();
         self.journal = None;
+        self.key = None;
     }
 }
 
@@ -273,6 +287,9 @@ impl Drop for Created {
                 let _ = std::fs::remove_dir_all(dir.join(redb_store::segments::SEGMENT_DIR));
             }
             let _ = std::fs::remove_file(journal);
+        }
+        if let Some(key) = self.key.take() {
+            let _ = std::fs::remove_file(key);
         }
         // Only empty directories are removed: anything else found there is left alone.
         for dir in self.dirs.drain(..) {

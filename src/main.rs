@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use courier::cli::{
-    self, ChannelCmd, ClientOpts, DlqCmd, EndpointCmd, ExplainArgs, ReplayArgs, SendArgs,
+    self, ChannelCmd, ClientOpts, DlqCmd, EndpointCmd, ExplainArgs, MasterKeyCmd, ReplayArgs,
+    SendArgs,
 };
 use courier::config::{Config, EXIT_CONFIG, ServeArgs};
 use courier::daemon::{self, DaemonError};
@@ -63,6 +64,11 @@ enum Command {
         #[command(flatten)]
         opts: ClientOpts,
     },
+    /// The master keys that seal endpoints and channels in the journal: make one, list ids.
+    MasterKey {
+        #[command(subcommand)]
+        cmd: MasterKeyCmd,
+    },
 }
 
 fn main() -> ExitCode {
@@ -79,6 +85,9 @@ fn main() -> ExitCode {
         Command::Channel { opts, cmd } => client(|rt| rt.block_on(cli::channel(&opts, cmd))),
         Command::Explain(args) => ExitCode::from(cli::explain::run(&args).clamp(0, 255) as u8),
         Command::Status { opts } => client(|rt| rt.block_on(cli::status(&opts))),
+        Command::MasterKey { cmd } => {
+            ExitCode::from(cli::master_key::run(&cmd).clamp(0, 255) as u8)
+        }
     }
 }
 

@@ -31,12 +31,28 @@ const OFFLINE_BODY_MAX: usize = 1 << 20;
 /// How much an in-memory connection buffers in each direction.
 const PIPE_BYTES: usize = 64 * 1024;
 
-/// Opens the journal of `data_dir` read-only and answers the in-process API serving it.
-/// [`ReadOnlyError::InUse`] means a daemon runs on it (ask that one instead).
-pub async fn open(data_dir: &Path) -> Result<Local, ReadOnlyError> {
+/// Opens the journal of `data_dir` read-only and answers the in-process API serving it, its
+/// sealed rows opened with the master keys of `key_file`, else `COURIER_MASTER_KEY`, else the
+/// data dir's `master.key` (never created here). [`ReadOnlyError::InUse`] means a daemon runs
+/// on it (ask that one instead).
+pub async fn open(data_dir: &Path, key_file: Option<&Path>) -> Result<Local, ReadOnlyError> {
+    use crate::store::seal::key_file::{self, KEY_ENV, MasterKeyError};
     let path = data_dir.join(redb_store::DB_FILE);
-    let journal: Arc<dyn Journal> =
-        Arc::new(RedbJournal::open_read_only(&path, OFFLINE_CACHE_BYTES)?);
+    let env = std::env::var(KEY_ENV)
+        .ok()
+        .map(crate::core::secret::Secret::new);
+    // No key at all is refused by the open only when the journal is sealed (an older one,
+    // not yet upgraded, is read in clear).
+    let keys = match key_file::load(key_file, env.as_ref(), data_dir, false) {
+        Ok(k) => Some(k.ring),
+        Err(MasterKeyError::Missing(_)) if key_file.is_none() => None,
+        Err(e) => return Err(ReadOnlyError::Key(e.to_string())),
+    };
+    let journal: Arc<dyn Journal> = Arc::new(RedbJournal::open_read_only(
+        &path,
+        OFFLINE_CACHE_BYTES,
+        keys,
+    )?);
     let channels = journal
         .channels()
         .await

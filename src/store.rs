@@ -63,7 +63,7 @@
 //! | table          | key                     | value                                   |
 //! |----------------|-------------------------|-----------------------------------------|
 //! | `meta`         | name                    | u64 (`schema`; `tomb:<endpoint>` = next seq of a deleted endpoint; `seg_active`, `seg_len` = the segment log's committed end) |
-//! | `endpoints`    | endpoint id             | postcard [`EndpointRecord`] (two shapes: [`EndpointRecord::decode`]) |
+//! | `endpoints`    | endpoint id             | postcard [`EndpointRecord`] (two shapes: [`EndpointRecord::decode`]), sealed (schema 5: [`seal`]) |
 //! | `events`       | (endpoint, seq)         | a 29-byte stub into the segment log (schema 4; `redb/segments.rs`), or [`crate::core::record`] bytes in rows written before; pending and retained events |
 //! | `segments`     | segment number          | (live rows, live record bytes) of that segment file (schema 4) |
 //! | `progress`     | (endpoint, seq)         | postcard [`EventProgress`], attempted pending events |
@@ -72,12 +72,13 @@
 //! | `dead_index`   | (endpoint, seq)         | event id of that dead letter (schema 2; built at open from schema 1) |
 //! | `attempts`     | (endpoint, slot)        | postcard [`AttemptRecord`] + kind, answer snippet, repeats and last repeat ([`AttemptRecord::encode_logged`]); a ring of [`ATTEMPT_LOG_KEEP`] slots per endpoint (attempt n at n % 1000; plain n in schema 2, moved at open) |
 //! | `idempotency`  | (endpoint, key)         | postcard [`IdempotentHit`]              |
-//! | `channels`     | channel id              | postcard [`ChannelRecord`] (ingress)    |
+//! | `channels`     | channel id              | postcard [`ChannelRecord`] (ingress), sealed (schema 5: [`seal`]) |
 
 pub mod invariants;
 pub mod memory;
 pub mod redb;
 pub mod rules;
+pub mod seal;
 pub mod tables;
 
 use std::future::Future;
@@ -105,7 +106,10 @@ pub use rules::endpoints::ENDPOINT_DELETED;
 /// 4: the segment log: a new record goes to a segment file and its `events` row holds a stub
 ///    pointing at it (rows of older schemas keep their records); the `segments` table and the
 ///    log's end in `meta`. A build of schema 3 would take stubs for corrupt records.
-pub const SCHEMA_VERSION: u64 = 4;
+/// 5: sealed rows: every `endpoints` and `channels` row is sealed under the master key
+///    ([`seal`], `redb/sealed.rs`); the upgrade seals the clear rows. A build of schema 4 would
+///    take sealed rows for corrupt ones (it refuses the journal: a newer schema).
+pub const SCHEMA_VERSION: u64 = 5;
 /// Attempt-log rows kept per endpoint.
 pub const ATTEMPT_LOG_KEEP: u64 = 1000;
 /// How long an `Idempotency-Key` is remembered.

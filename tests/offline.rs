@@ -204,9 +204,10 @@ async fn offline_output_equals_online_and_writes_nothing() {
         .map(|e| e.unwrap().file_name())
         .collect();
     files.sort();
+    // The master key is the daemon's (its first start made it).
     assert_eq!(
         files,
-        ["courier.redb", "segments"],
+        ["courier.redb", "master.key", "segments"],
         "offline inspection created files"
     );
 
@@ -217,6 +218,13 @@ async fn offline_output_equals_online_and_writes_nothing() {
     std::fs::copy(&journal, ro.join("courier.redb")).unwrap();
     std::fs::set_permissions(
         ro.join("courier.redb"),
+        std::fs::Permissions::from_mode(0o400),
+    )
+    .unwrap();
+    // The master key comes along, as a backup of the data dir would have it.
+    std::fs::copy(d.data.join("master.key"), ro.join("master.key")).unwrap();
+    std::fs::set_permissions(
+        ro.join("master.key"),
         std::fs::Permissions::from_mode(0o400),
     )
     .unwrap();

@@ -2,10 +2,12 @@
 //! and bearer password, a channel's secret, the admin token) and every operator surface
 //! (views, tests, calls, attempts, dead letters, export, status, metrics, errors, the CLI,
 //! offline inspection) is searched, answer by answer and log line by log line, for each
-//! secret's value.
+//! secret's value; then every data file the run left (the journal, the segment files) is
+//! searched for each secret's bytes, and the master key file is owner-only.
 
 use testkit::{daemon, receiver};
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -164,4 +166,49 @@ async fn no_secret_in_any_answer_or_log_line() {
         "the log is too short to mean much: {log}"
     );
     assert_clean("the daemon's log", &log);
+    // Every data file: the journal, its segment files, anything else there (not the master
+    // key file, which holds no secret but the key).
+    let key_file = d.data.join("master.key");
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let mut files = 0;
+    for path in files_under(&d.data) {
+        if path == key_file {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        for s in SECRETS {
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "{} holds the secret {s:?} in clear",
+                path.display()
+            );
+        }
+        files += 1;
+    }
+    assert!(files >= 2, "the journal and a segment file at least");
+    // Nor is the master key itself in any log line of the run.
+    let keys = std::fs::read_to_string(&key_file).unwrap();
+    for key in keys
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        assert!(!log.contains(key), "the log shows the master key");
+    }
+}
+
+/// Every file under `dir`, at any depth.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -99,5 +99,6 @@ fn kind_words(c: &CodeInfo) -> &'static str {
         Kind::Attempt => "delivery attempt failure",
         Kind::DeadLetter => "dead-letter reason",
         Kind::Client => "printed by the command line",
+        Kind::Start => "refusal at start",
     }
 }

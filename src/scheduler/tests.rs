@@ -105,6 +105,7 @@ async fn rig(
         RedbJournal::open(
             &dir.path().join("t.redb"),
             crate::store::redb::DEFAULT_CACHE_BYTES,
+            crate::store::seal::KeyRing::test_ring(),
             Box::new(move |n| h2.notify(n)),
         )
         .unwrap(),
@@ -375,6 +376,7 @@ async fn unknown_endpoint_is_refused_by_the_journal() {
     let journal = RedbJournal::open(
         &dir.path().join("t.redb"),
         crate::store::redb::DEFAULT_CACHE_BYTES,
+        crate::store::seal::KeyRing::test_ring(),
         Box::new(|_| {}),
     )
     .unwrap();
@@ -399,6 +401,7 @@ async fn thousands_of_waiting_endpoints_are_data_not_tasks() {
         RedbJournal::open(
             &dir.path().join("t.redb"),
             crate::store::redb::DEFAULT_CACHE_BYTES,
+            crate::store::seal::KeyRing::test_ring(),
             Box::new(move |n| h2.notify(n)),
         )
         .unwrap(),

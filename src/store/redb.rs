@@ -10,12 +10,14 @@
 mod event_rows;
 mod handle;
 mod log_tables;
+mod sealed;
 pub mod segments;
 mod tables;
 mod upgrade;
 pub mod writer;
 
 pub use handle::{DEFAULT_CACHE_BYTES, DbHandle, ReadOnlyError};
+pub use sealed::{KEY_MISMATCH, ROW_CORRUPT};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,7 @@ use crate::core::dead_filter::DeadFilter;
 use crate::core::model::{
     AttemptRecord, ChannelConfig, ChannelRecord, DeadLetter, EndpointConfig, EndpointRecord,
 };
+use crate::store::seal::KeyRing;
 use writer::{Op, Writer};
 
 /// The database file's name inside the data directory.
@@ -90,18 +93,29 @@ pub struct RedbJournal {
 }
 
 impl RedbJournal {
-    /// Opens (or creates) the database at `path` with a page cache of `cache_bytes` and starts
-    /// its writer; `notify` hears about every commit.
-    pub fn open(path: &Path, cache_bytes: usize, notify: NoticeSink) -> Result<Self, StoreError> {
-        let db = DbHandle::open_with_cache(path, cache_bytes)?;
+    /// Opens (or creates) the database at `path` with a page cache of `cache_bytes`, its
+    /// endpoint and channel rows sealed under `keys`, and starts its writer; `notify` hears
+    /// about every commit.
+    pub fn open(
+        path: &Path,
+        cache_bytes: usize,
+        keys: Arc<KeyRing>,
+        notify: NoticeSink,
+    ) -> Result<Self, StoreError> {
+        let db = DbHandle::open_with_cache(path, cache_bytes, keys)?;
         Self::start(db, notify)
     }
 
     /// Opens an existing journal read-only, for inspection while no daemon runs on it: the
     /// reads of [`Journal`] work as usual, every write answers `Stopped`, and nothing is
-    /// written to the file (it may be on a read-only file system or a read-only copy).
-    pub fn open_read_only(path: &Path, cache_bytes: usize) -> Result<Self, ReadOnlyError> {
-        let db = DbHandle::open_read_only(path, cache_bytes)?;
+    /// written to the file (it may be on a read-only file system or a read-only copy). A
+    /// journal of the current schema needs `keys` to open its endpoints and channels.
+    pub fn open_read_only(
+        path: &Path,
+        cache_bytes: usize,
+        keys: Option<Arc<KeyRing>>,
+    ) -> Result<Self, ReadOnlyError> {
+        let db = DbHandle::open_read_only(path, cache_bytes, keys)?;
         Ok(Self {
             db,
             writer: Writer::detached(),
@@ -115,10 +129,11 @@ impl RedbJournal {
     pub fn open_with_clock(
         path: &Path,
         cache_bytes: usize,
+        keys: Arc<KeyRing>,
         notify: NoticeSink,
         clock: Clock,
     ) -> Result<Self, StoreError> {
-        let db = DbHandle::open_with_cache(path, cache_bytes)?;
+        let db = DbHandle::open_with_cache(path, cache_bytes, keys)?;
         Self::start_with_clock(db, notify, clock)
     }
 
@@ -131,6 +146,7 @@ impl RedbJournal {
         factory: F,
         segments: Option<(Arc<dyn segments::SegmentFs>, u64)>,
         cache_bytes: usize,
+        keys: Arc<KeyRing>,
         notify: NoticeSink,
         clock: Clock,
         limits: Limits,
@@ -139,7 +155,7 @@ impl RedbJournal {
         B: redb::StorageBackend,
         F: Fn() -> std::io::Result<B> + Send + Sync + 'static,
     {
-        let db = DbHandle::open_with_backend(factory, segments, cache_bytes)?;
+        let db = DbHandle::open_with_backend(factory, segments, cache_bytes, keys)?;
         Self::start_with(db, notify, clock, limits)
     }
 
@@ -162,10 +178,11 @@ impl RedbJournal {
         path: &Path,
         cache_bytes: usize,
         segment_bytes: u64,
+        keys: Arc<KeyRing>,
         notify: NoticeSink,
         limits: Limits,
     ) -> Result<Self, StoreError> {
-        let db = DbHandle::open_with_segments(path, cache_bytes, segment_bytes)?;
+        let db = DbHandle::open_with_segments(path, cache_bytes, segment_bytes, keys)?;
         Self::start_with(db, notify, system_clock(), limits)
     }
 

@@ -56,7 +56,7 @@ async fn redb_a_schema_2_attempt_log_is_read_in_place_and_moved_into_its_ring() 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DB_FILE);
     let ids = IdGen::new();
-    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, super::keys(), Box::new(|_| {})).unwrap();
     let mut event = std::collections::HashMap::new();
     for ep in ["a", "b", "c"] {
         j.put_endpoint(ep.into(), config()).await.unwrap();
@@ -112,7 +112,8 @@ async fn redb_a_schema_2_attempt_log_is_read_in_place_and_moved_into_its_ring() 
     }
     // Offline inspection reads the rows where they are, newest first.
     {
-        let ro = RedbJournal::open_read_only(&path, DEFAULT_CACHE_BYTES).unwrap();
+        let ro =
+            RedbJournal::open_read_only(&path, DEFAULT_CACHE_BYTES, Some(super::keys())).unwrap();
         for (ep, next, first) in logs {
             let want: Vec<u32> = (first..next).rev().map(|n| n as u32).collect();
             assert_eq!(numbers(&ro, ep).await, want, "{ep} read-only, schema 2");
@@ -129,7 +130,7 @@ async fn redb_a_schema_2_attempt_log_is_read_in_place_and_moved_into_its_ring() 
         );
     }
     // Opened for writing: the newest 1,000 of each go to their slots, the rest are removed.
-    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, super::keys(), Box::new(|_| {})).unwrap();
     for (ep, next, first) in logs {
         let kept = first.max(next.saturating_sub(ATTEMPT_LOG_KEEP));
         let want: Vec<u32> = (kept..next).rev().map(|n| n as u32).collect();

@@ -21,6 +21,7 @@ mod attempt_ring;
 mod bulk;
 mod cases;
 mod log;
+mod sealed;
 mod segments;
 
 /// A backend under test, as opened by its `Open` function.
@@ -70,6 +71,7 @@ fn open_redb_in(
         &dir.path().join(DB_FILE),
         DEFAULT_CACHE_BYTES,
         segment_bytes,
+        keys(),
     )
     .unwrap();
     let j = Arc::new(RedbJournal::start_with(db, notify, clock, limits).unwrap());
@@ -181,6 +183,11 @@ impl H {
         assert!(bad.is_empty(), "invariants broken: {bad:#?}");
         let _ = self.j.close().await;
     }
+}
+
+/// The master keys every redb journal of the suite is opened with.
+fn keys() -> Arc<courier::store::seal::KeyRing> {
+    courier::store::seal::KeyRing::test_ring()
 }
 
 fn config() -> EndpointConfig {
@@ -320,7 +327,7 @@ async fn redb_state_survives_a_reopen() {
         };
         EnqueueReq::new("a".into(), meta, Bytes::from(body.to_string()), None).unwrap()
     };
-    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, keys(), Box::new(|_| {})).unwrap();
     j.put_endpoint("a".into(), config()).await.unwrap();
     let (e1, _) = {
         let ok = j.enqueue(ev("1")).await.unwrap();
@@ -331,7 +338,7 @@ async fn redb_state_survives_a_reopen() {
     j.set_paused("a".into(), true).await.unwrap();
     j.close().await.unwrap();
     drop(j);
-    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, keys(), Box::new(|_| {})).unwrap();
     let rec = j.endpoint("a").await.unwrap().unwrap();
     assert_eq!((rec.next_seq, rec.pending, rec.paused), (3, 1, true));
     assert_eq!(j.dead_letters(None).await.unwrap().len(), 1);
@@ -382,7 +389,7 @@ async fn redb_reads_rows_of_the_first_shapes() {
         content_type: "text/plain".into(),
         event_type: None,
     };
-    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, keys(), Box::new(|_| {})).unwrap();
     j.put_endpoint("a".into(), config()).await.unwrap();
     let ok = j
         .enqueue(EnqueueReq::new("a".into(), meta, Bytes::from_static(b"x"), None).unwrap())
@@ -430,7 +437,7 @@ async fn redb_reads_rows_of_the_first_shapes() {
         let r = db.begin_read().unwrap();
         assert!(r.open_table(ENDPOINTS).unwrap().get("a").unwrap().is_some());
     }
-    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, keys(), Box::new(|_| {})).unwrap();
     let rec = j.endpoint("a").await.unwrap().unwrap();
     assert_eq!((rec.next_seq, rec.pending, rec.down), (2, 1, true));
     assert_eq!(
@@ -484,7 +491,7 @@ async fn redb_a_first_schema_journal_gets_its_dead_letter_index() {
         };
         EnqueueReq::new(ep.into(), meta, Bytes::from(n.to_string()), None).unwrap()
     };
-    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, keys(), Box::new(|_| {})).unwrap();
     j.put_endpoint("a".into(), config()).await.unwrap();
     j.put_endpoint("b".into(), config()).await.unwrap();
     for n in 1..=6 {
@@ -506,7 +513,7 @@ async fn redb_a_first_schema_journal_gets_its_dead_letter_index() {
         let r = db.begin_read().unwrap();
         assert!(r.open_table(index).is_err(), "the old shape has no index");
     }
-    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, keys(), Box::new(|_| {})).unwrap();
     let bad = j.db().check_invariants().unwrap();
     assert!(bad.is_empty(), "{bad:#?}");
     let page = j
@@ -542,5 +549,5 @@ async fn redb_a_first_schema_journal_gets_its_dead_letter_index() {
         tx.open_table(meta).unwrap().insert("schema", 99).unwrap();
         tx.commit().unwrap();
     }
-    assert!(RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).is_err());
+    assert!(RedbJournal::open(&path, DEFAULT_CACHE_BYTES, keys(), Box::new(|_| {})).is_err());
 }

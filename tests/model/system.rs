@@ -162,7 +162,12 @@ pub struct System {
 pub fn start(path: &std::path::Path, shared: &Arc<Mutex<Shared>>, time: Time) -> System {
     let (sched, rx) = Scheduler::channel();
     let h = sched.clone();
-    let db = DbHandle::open_with_cache(path, DEFAULT_CACHE_BYTES).unwrap();
+    let db = DbHandle::open_with_cache(
+        path,
+        DEFAULT_CACHE_BYTES,
+        courier::store::seal::KeyRing::test_ring(),
+    )
+    .unwrap();
     let limits = Limits {
         retention_ms: RETENTION_MS,
         ..Limits::default()

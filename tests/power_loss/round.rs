@@ -21,6 +21,7 @@ impl Round {
             self.disk.factory(),
             Some((self.disk.segment_fs(), SEGMENT_BYTES)),
             CACHE,
+            courier::store::seal::KeyRing::test_ring(),
             Box::new(|_| {}),
             self.clock(),
             Self::limits(),

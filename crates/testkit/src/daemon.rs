@@ -1,7 +1,7 @@
 //! Runs the real `courier` binary for black-box tests and talks to it over its Unix socket
 //! (and TCP, with the admin token when one is given) through [`courier::client`], one
 //! connection per request. The daemon gets exactly the environment a test names: an admin
-//! token of the developer's shell never leaks into a run.
+//! token or a master key of the developer's shell never leaks into a run.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use courier::client::{Client, TransportKind};
 use courier::config::ADMIN_TOKEN_ENV;
+use courier::store::seal::key_file::KEY_ENV as MASTER_KEY_ENV;
 use hyper::Method;
 use hyper::header::{HeaderName, HeaderValue};
 use serde_json::Value;
@@ -135,6 +136,7 @@ impl Daemon {
             .args(listen)
             .args(&self.extra)
             .env_remove(ADMIN_TOKEN_ENV)
+            .env_remove(MASTER_KEY_ENV)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("COURIER_LOG", "info")
             .stdin(Stdio::null())
@@ -316,6 +318,7 @@ impl Daemon {
             .arg("--socket")
             .arg(&self.socket)
             .env_remove(ADMIN_TOKEN_ENV)
+            .env_remove(MASTER_KEY_ENV)
             .env_remove("COURIER_URL")
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -157,6 +157,7 @@ async fn an_event_enqueued_while_a_read_is_out_is_delivered() {
         RedbJournal::open(
             &dir.path().join("t.redb"),
             crate::store::redb::DEFAULT_CACHE_BYTES,
+            crate::store::seal::KeyRing::test_ring(),
             Box::new(move |n| {
                 if let Some(h) = sink.lock().unwrap().as_ref() {
                     h.notify(n);

@@ -1,8 +1,10 @@
 //! The shared handle on the journal's database file: opening it (created owner-only, its
-//! tables and schema checked, the first schema's dead-letter index built), the read-only open
-//! of offline inspection, the reopen after an I/O error, and the reads every journal answer is
-//! made of. A handle may sit on another storage backend than the file ([`DbHandle::open_with_backend`]:
-//! the power-loss test's disk); it then opens and reopens through the backend's factory.
+//! tables and schema checked, the first schema's dead-letter index built, its sealed rows
+//! checked and resealed under the first master key, compacted once after the upgrade sealed
+//! them), the read-only open of offline inspection, the reopen after an I/O error, and the
+//! reads every journal answer is made of. A handle may sit on another storage backend than the
+//! file ([`DbHandle::open_with_backend`]: the power-loss test's disk); it then opens and
+//! reopens through the backend's factory.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -10,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 
 use super::is_disk_full;
+use super::sealed::{self, RowSeal};
 use super::segments::{DEFAULT_SEGMENT_BYTES, DirFs, SEGMENT_DIR, SegmentFs, Segments, Tail};
 use super::tables::ReadView;
 use super::{
@@ -18,6 +21,7 @@ use super::{
 };
 use crate::core::model::{AttemptRecord, ChannelRecord, DeadLetter, EndpointRecord};
 use crate::store::rules::read;
+use crate::store::seal::KeyRing;
 use crate::store::{
     DeadPage, DeadQuery, Loaded, SCHEMA_VERSION, StoreError, StoredRecord, invariants,
 };
@@ -37,6 +41,8 @@ pub struct DbHandle {
     /// The segment log the event records are appended to (`None`: records stay in redb's
     /// rows, as before schema 4).
     segs: Option<Arc<Segments>>,
+    /// How the rows of `endpoints` and `channels` are sealed.
+    seal: RowSeal,
 }
 
 /// Opens a database through a fresh storage backend, on the builder the handle configured.
@@ -59,6 +65,10 @@ pub enum ReadOnlyError {
     /// Not a journal this build reads.
     #[error("{path} is not a Courier journal this build can read: {why}")]
     Invalid { path: PathBuf, why: String },
+    /// Its sealed rows cannot be opened: no master key, or not the one they were sealed with
+    /// (the message starts with the code).
+    #[error("{0}")]
+    Key(String),
 }
 
 /// redb's page cache when nothing else is said (redb's own default is 1 GiB; at 64 MiB a
@@ -66,15 +76,20 @@ pub enum ReadOnlyError {
 pub const DEFAULT_CACHE_BYTES: usize = 32 << 20;
 
 impl DbHandle {
-    /// Opens (or creates) the database at `path` and its tables, with the default cache.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    /// Opens (or creates) the database at `path` and its tables, with the default cache, its
+    /// sealed rows under `keys`.
+    pub fn open(path: &Path, keys: Arc<KeyRing>) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES, keys)
     }
 
     /// Opens (or creates) the database with a page cache of `cache_bytes`, its segment log
-    /// in the `segments` directory beside it.
-    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
-        Self::open_with_segments(path, cache_bytes, DEFAULT_SEGMENT_BYTES)
+    /// in the `segments` directory beside it, its sealed rows under `keys`.
+    pub fn open_with_cache(
+        path: &Path,
+        cache_bytes: usize,
+        keys: Arc<KeyRing>,
+    ) -> Result<Self, StoreError> {
+        Self::open_with_segments(path, cache_bytes, DEFAULT_SEGMENT_BYTES, keys)
     }
 
     /// [`DbHandle::open_with_cache`] with segments of `segment_bytes` (tests use small ones).
@@ -82,8 +97,9 @@ impl DbHandle {
         path: &Path,
         cache_bytes: usize,
         segment_bytes: u64,
+        keys: Arc<KeyRing>,
     ) -> Result<Self, StoreError> {
-        let (db, tail, live) = open_db(path, cache_bytes)?;
+        let (db, tail, live) = open_db(path, cache_bytes, &keys)?;
         let dir = path.parent().unwrap_or(Path::new(".")).join(SEGMENT_DIR);
         let fs = DirFs::create(&dir).map_err(|e| seg_error(&e))?;
         let segs =
@@ -95,6 +111,7 @@ impl DbHandle {
             cache_bytes,
             backend: None,
             segs: Some(Arc::new(segs)),
+            seal: RowSeal::Keys(keys),
         })
     }
 
@@ -111,6 +128,7 @@ impl DbHandle {
         factory: F,
         segments: Option<(Arc<dyn SegmentFs>, u64)>,
         cache_bytes: usize,
+        keys: Arc<KeyRing>,
     ) -> Result<Self, StoreError>
     where
         B: redb::StorageBackend,
@@ -119,7 +137,7 @@ impl DbHandle {
         let backend: OpenOn = Arc::new(move |builder: &redb::Builder| {
             builder.create_with_backend(factory().map_err(redb::DatabaseError::from)?)
         });
-        let (db, tail, live) = open_on(&backend, cache_bytes)?;
+        let (db, tail, live) = open_on(&backend, cache_bytes, &keys)?;
         let segs = match segments {
             Some((fs, bytes)) => Some(Arc::new(
                 Segments::open(fs, bytes, tail, &live).map_err(|e| seg_error(&e))?,
@@ -133,12 +151,19 @@ impl DbHandle {
             cache_bytes,
             backend: Some(backend),
             segs,
+            seal: RowSeal::Keys(keys),
         })
     }
 
     /// Opens an existing database read-only (never creating anything) and checks that it is a
-    /// journal of a schema this build reads.
-    pub fn open_read_only(path: &Path, cache_bytes: usize) -> Result<Self, ReadOnlyError> {
+    /// journal of a schema this build reads. A journal of schema 5 on has its `endpoints` and
+    /// `channels` rows sealed: it needs `keys` (one that opens them); an older one is read in
+    /// clear (it is upgraded, and sealed, by the next daemon that opens it).
+    pub fn open_read_only(
+        path: &Path,
+        cache_bytes: usize,
+        keys: Option<Arc<KeyRing>>,
+    ) -> Result<Self, ReadOnlyError> {
         let invalid = |why: String| ReadOnlyError::Invalid {
             path: path.to_path_buf(),
             why,
@@ -156,18 +181,31 @@ impl DbHandle {
                 redb::DatabaseError::RepairAborted => ReadOnlyError::NotClean(path.to_path_buf()),
                 other => invalid(other.to_string()),
             })?;
-        let schema = db
-            .begin_read()
-            .map_err(|e| invalid(e.to_string()))
-            .and_then(|tx| {
-                let meta = tx.open_table(META).map_err(|e| invalid(e.to_string()))?;
-                let v = meta.get("schema").map_err(|e| invalid(e.to_string()))?;
-                Ok(v.map(|v| v.value()))
-            })?;
+        let tx = db.begin_read().map_err(|e| invalid(e.to_string()))?;
+        let schema = {
+            let meta = tx.open_table(META).map_err(|e| invalid(e.to_string()))?;
+            let v = meta.get("schema").map_err(|e| invalid(e.to_string()))?;
+            v.map(|v| v.value())
+        };
+        let seal = match (schema, keys) {
+            (Some(SCHEMA_VERSION), Some(keys)) => {
+                sealed::check_keys(&tx, &keys).map_err(|e| ReadOnlyError::Key(key_error(e)))?;
+                RowSeal::Keys(keys)
+            }
+            (Some(SCHEMA_VERSION), None) => {
+                return Err(ReadOnlyError::Key(format!(
+                    "MASTER_KEY_MISSING: the journal's endpoints and channels are sealed and no master key was found (give --master-key-file or {}, or put master.key back in the data dir)",
+                    crate::store::seal::key_file::KEY_ENV
+                )));
+            }
+            _ => RowSeal::Clear,
+        };
+        drop(tx);
         match schema {
             // Schema 2 reads as it is (its attempt log at plain keys, see `rules::attempt_log`);
-            // schema 3 has every record in its rows.
-            Some(2 | 3 | SCHEMA_VERSION) => {}
+            // schema 3 has every record in its rows; schema 4's endpoints and channels are in
+            // clear.
+            Some(2..=4 | SCHEMA_VERSION) => {}
             Some(v) => {
                 return Err(invalid(format!(
                     "written by schema version {v} (this build reads {SCHEMA_VERSION})"
@@ -190,6 +228,7 @@ impl DbHandle {
             cache_bytes,
             backend: None,
             segs: Some(Arc::new(segs)),
+            seal,
         })
     }
 
@@ -236,9 +275,14 @@ impl DbHandle {
                 }
             }
         }
+        let RowSeal::Keys(keys) = &self.seal else {
+            return Err(StoreError::Unavailable(
+                "the journal is open read-only".into(),
+            ));
+        };
         let (db, tail, _) = match &self.backend {
-            Some(backend) => open_on(backend, self.cache_bytes)?,
-            None => open_db(&self.path, self.cache_bytes)?,
+            Some(backend) => open_on(backend, self.cache_bytes, keys)?,
+            None => open_db(&self.path, self.cache_bytes, keys)?,
         };
         if let Some(segs) = &self.segs {
             // The failed commit may have reached the disk after all: its end is the log's.
@@ -260,7 +304,13 @@ impl DbHandle {
         Ok(ReadView::new(
             tx.map_err(StoreError::from_redb)?,
             self.segs.clone(),
+            self.seal.clone(),
         ))
+    }
+
+    /// How the rows of `endpoints` and `channels` are sealed (the writer's tables need it).
+    pub(crate) fn seal(&self) -> &RowSeal {
+        &self.seal
     }
 
     /// The segment log, when the journal has one.
@@ -372,6 +422,18 @@ fn open_private(path: &Path) -> Result<std::fs::File, StoreError> {
     Ok(file)
 }
 
+/// Compacts the file once the upgrade sealed its rows, so that the pages that held them in
+/// clear are reused or cut off now rather than some day. A failed compaction leaves a valid
+/// file (redb compacts in transactions): it is logged and the open goes on.
+fn compact_after_sealing(db: &mut Database) {
+    match db.compact() {
+        Ok(_) => tracing::info!("journal compacted after sealing its rows"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not compact the journal after sealing its rows; the pages that held them in clear are reused as the journal grows")
+        }
+    }
+}
+
 /// A database just opened, with its segment log's committed end and live segments.
 type Opened = (Database, Option<Tail>, std::collections::BTreeSet<u64>);
 
@@ -383,7 +445,15 @@ fn seg_error(e: &std::io::Error) -> StoreError {
     }
 }
 
-fn open_db(path: &Path, cache_bytes: usize) -> Result<Opened, StoreError> {
+/// The message of a read-only open refused for its keys.
+fn key_error(e: StoreError) -> String {
+    match e {
+        StoreError::Unavailable(m) | StoreError::Corrupt(m) | StoreError::Storage(m) => m,
+        e => e.to_string(),
+    }
+}
+
+fn open_db(path: &Path, cache_bytes: usize, keys: &KeyRing) -> Result<Opened, StoreError> {
     let file = open_private(path)?;
     let db = Database::builder()
         .set_cache_size(cache_bytes)
@@ -398,19 +468,21 @@ fn open_db(path: &Path, cache_bytes: usize) -> Result<Opened, StoreError> {
                 other => StoreError::from_redb(other),
             }
         })?;
-    prepare(db)
+    prepare(db, keys)
 }
 
 /// Opens the database through a storage backend's factory.
-fn open_on(backend: &OpenOn, cache_bytes: usize) -> Result<Opened, StoreError> {
+fn open_on(backend: &OpenOn, cache_bytes: usize, keys: &KeyRing) -> Result<Opened, StoreError> {
     let mut builder = Database::builder();
     builder.set_cache_size(cache_bytes);
-    prepare(backend(&builder).map_err(StoreError::from_redb)?)
+    prepare(backend(&builder).map_err(StoreError::from_redb)?, keys)
 }
 
 /// Checks (or sets, or upgrades) the schema of a freshly opened database and opens its tables;
-/// answers it with the segment log's committed end and the segments it lists.
-fn prepare(db: Database) -> Result<Opened, StoreError> {
+/// checks that every sealed row opens under `keys` and reseals those sealed under an older
+/// key; answers it with the segment log's committed end and the segments it lists.
+fn prepare(mut db: Database, keys: &KeyRing) -> Result<Opened, StoreError> {
+    let mut sealed_now = 0;
     let tx = db.begin_write().map_err(StoreError::from_redb)?;
     let mut tail = None;
     let mut live = std::collections::BTreeSet::new();
@@ -426,8 +498,8 @@ fn prepare(db: Database) -> Result<Opened, StoreError> {
                     .map_err(StoreError::from_redb)?;
             }
             Some(SCHEMA_VERSION) => {}
-            Some(v @ (1..=3)) => {
-                super::upgrade::upgrade(&tx, v)?;
+            Some(v @ (1..=4)) => {
+                sealed_now = super::upgrade::upgrade(&tx, v, keys)?;
                 meta.insert("schema", SCHEMA_VERSION)
                     .map_err(StoreError::from_redb)?;
             }
@@ -462,6 +534,17 @@ fn prepare(db: Database) -> Result<Opened, StoreError> {
             tail = Some(Tail { seg, len });
         }
     }
+    let resealed = sealed::check_and_reseal(&tx, keys)?;
+    if resealed > 0 {
+        tracing::info!(
+            rows = resealed,
+            key_id = %keys.sealing_id(),
+            "endpoint and channel rows resealed under the first master key"
+        );
+    }
     tx.commit().map_err(StoreError::from_redb)?;
+    if sealed_now > 0 {
+        compact_after_sealing(&mut db);
+    }
     Ok((db, tail, live))
 }

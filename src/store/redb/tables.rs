@@ -8,6 +8,7 @@ use std::cell::OnceCell;
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
 use super::event_rows::{Bodies, EventRows};
+use super::sealed::{self, CHANNELS_AD, ENDPOINTS_AD, RowSeal};
 use super::segments::Segments;
 use super::{
     ATTEMPTS, CHANNELS, DEAD, DEAD_INDEX, DEAD_RECORDS, DONE, ENDPOINTS, EVENTS, IDEMPOTENCY, META,
@@ -115,7 +116,8 @@ macro_rules! read_tables {
      bodies: $bodies:expr,
      progress: $progress:expr, dead: $dead:expr, dead_records: $dead_records:expr,
      dead_index: $dead_index:expr,
-     attempts: $attempts:expr, idempotency: $idempotency:expr, channels: $channels:expr) => {
+     attempts: $attempts:expr, idempotency: $idempotency:expr, channels: $channels:expr,
+     seal: $seal:expr) => {
         impl ReadTables for $ty {
             fn endpoint_get<T>(
                 &self,
@@ -123,14 +125,14 @@ macro_rules! read_tables {
                 f: impl FnOnce(&[u8]) -> T,
             ) -> Result<Option<T>, StoreError> {
                 let $this = self;
-                get_id($endpoints, id, f)
+                sealed::get($endpoints, ENDPOINTS_AD, $seal, id, f)
             }
             fn endpoints_each(
                 &self,
                 f: impl FnMut(&str, &[u8]) -> Result<bool, StoreError>,
             ) -> Result<(), StoreError> {
                 let $this = self;
-                each_id($endpoints, f)
+                sealed::each($endpoints, ENDPOINTS_AD, $seal, f)
             }
             fn event_get<T>(
                 &self,
@@ -328,14 +330,14 @@ macro_rules! read_tables {
                 f: impl FnOnce(&[u8]) -> T,
             ) -> Result<Option<T>, StoreError> {
                 let $this = self;
-                get_id($channels, id, f)
+                sealed::get($channels, CHANNELS_AD, $seal, id, f)
             }
             fn channels_each(
                 &self,
                 f: impl FnMut(&str, &[u8]) -> Result<bool, StoreError>,
             ) -> Result<(), StoreError> {
                 let $this = self;
-                each_id($channels, f)
+                sealed::each($channels, CHANNELS_AD, $seal, f)
             }
             fn tombstones_each(
                 &self,
@@ -370,13 +372,16 @@ pub(crate) struct WriteTables<'t> {
     channels: Table<'t, ById, Bytes>,
     pub(super) done: Table<'t, BySeq, ()>,
     pub(super) reopened: Table<'t, BySeq, u8>,
+    seal: &'t RowSeal,
 }
 
 impl<'t> WriteTables<'t> {
-    /// The tables of `tx`; new records go to `segs` when the journal has a segment log.
+    /// The tables of `tx`, the sealed ones under `seal`; new records go to `segs` when the
+    /// journal has a segment log.
     pub(crate) fn open(
         tx: &'t WriteTransaction,
         segs: Option<&'t Segments>,
+        seal: &'t RowSeal,
     ) -> Result<Self, StoreError> {
         Ok(Self {
             meta: tx.open_table(META).map_err(se)?,
@@ -396,6 +401,7 @@ impl<'t> WriteTables<'t> {
             channels: tx.open_table(CHANNELS).map_err(se)?,
             done: tx.open_table(DONE).map_err(se)?,
             reopened: tx.open_table(REOPENED).map_err(se)?,
+            seal,
         })
     }
 }
@@ -405,7 +411,8 @@ read_tables!(WriteTables<'_>, this,
     bodies: this.events.bodies(),
     progress: &this.progress, dead: &this.dead, dead_records: &this.dead_records,
     dead_index: Some(&this.dead_index),
-    attempts: &this.attempts, idempotency: &this.idempotency, channels: &this.channels);
+    attempts: &this.attempts, idempotency: &this.idempotency, channels: &this.channels,
+    seal: this.seal);
 
 fn clear_seq(t: &mut Table<'_, BySeq, Bytes>, ep: &str) -> Result<(), StoreError> {
     t.retain_in((ep, 0)..=(ep, u64::MAX), |_, _| false)
@@ -414,8 +421,7 @@ fn clear_seq(t: &mut Table<'_, BySeq, Bytes>, ep: &str) -> Result<(), StoreError
 
 impl Tables for WriteTables<'_> {
     fn endpoint_put(&mut self, id: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.endpoints.insert(id, value).map_err(se)?;
-        Ok(())
+        sealed::put(&mut self.endpoints, ENDPOINTS_AD, self.seal, id, value)
     }
     fn endpoint_remove(&mut self, id: &str) -> Result<(), StoreError> {
         self.endpoints.remove(id).map_err(se)?;
@@ -497,8 +503,7 @@ impl Tables for WriteTables<'_> {
     }
 
     fn channel_put(&mut self, id: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.channels.insert(id, value).map_err(se)?;
-        Ok(())
+        sealed::put(&mut self.channels, CHANNELS_AD, self.seal, id, value)
     }
     fn channel_remove(&mut self, id: &str) -> Result<bool, StoreError> {
         Ok(self.channels.remove(id).map_err(se)?.is_some())
@@ -520,6 +525,7 @@ impl Tables for WriteTables<'_> {
 pub(crate) struct ReadView {
     pub(super) tx: ReadTransaction,
     segs: Option<std::sync::Arc<Segments>>,
+    seal: RowSeal,
     meta: OnceCell<ReadOnlyTable<ById, u64>>,
     endpoints: OnceCell<ReadOnlyTable<ById, Bytes>>,
     events: OnceCell<ReadOnlyTable<BySeq, Bytes>>,
@@ -565,10 +571,15 @@ pub(super) fn lazy_opt<T>(
 }
 
 impl ReadView {
-    pub(crate) fn new(tx: ReadTransaction, segs: Option<std::sync::Arc<Segments>>) -> Self {
+    pub(crate) fn new(
+        tx: ReadTransaction,
+        segs: Option<std::sync::Arc<Segments>>,
+        seal: RowSeal,
+    ) -> Self {
         Self {
             tx,
             segs,
+            seal,
             meta: OnceCell::new(),
             endpoints: OnceCell::new(),
             events: OnceCell::new(),
@@ -596,4 +607,5 @@ read_tables!(ReadView, this,
     dead_index: lazy_opt(&this.dead_index, || this.tx.open_table(DEAD_INDEX))?,
     attempts: lazy(&this.attempts, || this.tx.open_table(ATTEMPTS))?,
     idempotency: lazy(&this.idempotency, || this.tx.open_table(IDEMPOTENCY))?,
-    channels: lazy(&this.channels, || this.tx.open_table(CHANNELS))?);
+    channels: lazy(&this.channels, || this.tx.open_table(CHANNELS))?,
+    seal: &this.seal);

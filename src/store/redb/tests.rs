@@ -30,7 +30,13 @@ fn config() -> EndpointConfig {
 async fn without_the_index_one_endpoints_dead_letters_are_scanned_in_seq_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DB_FILE);
-    let j = RedbJournal::open(&path, DEFAULT_CACHE_BYTES, Box::new(|_| {})).unwrap();
+    let j = RedbJournal::open(
+        &path,
+        DEFAULT_CACHE_BYTES,
+        crate::store::seal::KeyRing::test_ring(),
+        Box::new(|_| {}),
+    )
+    .unwrap();
     let config = config();
     j.put_endpoint("a".into(), config.clone()).await.unwrap();
     j.put_endpoint("b".into(), config).await.unwrap();
@@ -68,7 +74,11 @@ async fn without_the_index_one_endpoints_dead_letters_are_scanned_in_seq_order()
         &Default::default(),
     )
     .unwrap();
-    let view = ReadView::new(db.begin_read().unwrap(), Some(Arc::new(segs)));
+    let view = ReadView::new(
+        db.begin_read().unwrap(),
+        Some(Arc::new(segs)),
+        sealed::RowSeal::Keys(crate::store::seal::KeyRing::test_ring()),
+    );
     let q = |after| DeadQuery {
         filter: DeadFilter::endpoint("a"),
         after,
@@ -106,8 +116,13 @@ async fn a_sweep_that_moves_the_log_on_keeps_the_live_rows_of_the_segment_it_lef
     const T0: u64 = 1_700_000_000_000;
     const RETENTION: u64 = 1000;
     let dir = tempfile::tempdir().unwrap();
-    let db =
-        DbHandle::open_with_segments(&dir.path().join(DB_FILE), DEFAULT_CACHE_BYTES, 4096).unwrap();
+    let db = DbHandle::open_with_segments(
+        &dir.path().join(DB_FILE),
+        DEFAULT_CACHE_BYTES,
+        4096,
+        crate::store::seal::KeyRing::test_ring(),
+    )
+    .unwrap();
     let now = Arc::new(AtomicU64::new(T0));
     let clock: crate::store::Clock = {
         let now = now.clone();

@@ -1,17 +1,24 @@
 //! Schema upgrades of the journal, run in the write transaction of the open (nothing of them
 //! stays if it fails): schema 1 → 2 builds the dead-letter index, 2 → 3 counts the retained
-//! log's bytes and moves the attempt log into its ring, 3 → 4 (the segment log) changes no row.
+//! log's bytes and moves the attempt log into its ring, 3 → 4 (the segment log) changes no row,
+//! 4 → 5 seals every `endpoints` and `channels` row under the first master key.
 
 use redb::ReadableTable;
 
 use super::{ATTEMPTS, DEAD, DEAD_INDEX, ENDPOINTS, EVENTS};
 use crate::core::model::DeadLetter;
 use crate::store::StoreError;
+use crate::store::seal::KeyRing;
 
 /// Brings a journal of schema `from` to [`crate::store::SCHEMA_VERSION`], in the open's write transaction
 /// (nothing of it stays if that fails): schema 1 gains the dead-letter index; schema 2 the
-/// retained log's byte counts and its attempt log's ring.
-pub(super) fn upgrade(tx: &redb::WriteTransaction, from: u64) -> Result<(), StoreError> {
+/// retained log's byte counts and its attempt log's ring; schema 4 and older their sealed
+/// rows. Answers how many rows it sealed.
+pub(super) fn upgrade(
+    tx: &redb::WriteTransaction,
+    from: u64,
+    keys: &KeyRing,
+) -> Result<u64, StoreError> {
     if from < 2 {
         // The first schema had no dead-letter index.
         build_dead_index(tx)?;
@@ -24,7 +31,17 @@ pub(super) fn upgrade(tx: &redb::WriteTransaction, from: u64) -> Result<(), Stor
     }
     // Schema 4 (the segment log) changes no row: records of older rows stay in them, new
     // ones go to segments.
-    Ok(())
+    let mut rows = 0;
+    if from < 5 {
+        // Last: the steps above write endpoint rows in clear.
+        rows = super::sealed::seal_all(tx, keys)?;
+        tracing::info!(
+            rows,
+            key_id = %keys.sealing_id(),
+            "endpoint and channel rows sealed under the master key (journal schema {from} -> 5)"
+        );
+    }
+    Ok(rows)
 }
 
 /// Moves the attempt log of a journal of schema 2 (rows at the plain attempt number `n`, the

@@ -311,9 +311,10 @@ impl WriterState {
             return Err(e);
         }
         let segs = self.db.segments().cloned();
+        let row_seal = self.db.seal().clone();
         let mut sealed;
         {
-            let mut t = match WriteTables::open(&tx, segs.as_deref()) {
+            let mut t = match WriteTables::open(&tx, segs.as_deref(), &row_seal) {
                 Ok(t) => t,
                 Err(e) => {
                     fail_ops(ops, &e);

@@ -52,6 +52,7 @@ async fn filled(dir: &std::path::Path, keys: Arc<KeyRing>) -> EndpointRecord {
         secret: Some(Secret::new(CHANNEL_SECRET)),
         rate_limit: 10,
         burst: 10,
+        security: Default::default(),
     };
     j.put_channel("inbox".into(), channel).await.unwrap();
     j.close().await.unwrap();
